@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := chromium graphviz redis-server
+
+.PHONY: run test lint bench check chat sandbox lock debian venv clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests and the demo need (headless browser, graph renderer, Redis).
+debian:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: venv debian
+	$(BIN)/gateway demo
+
+test: venv debian
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check flows gateway adapters
+
+check: venv
+	$(BIN)/gateway check flows.yaml
+
+chat: venv
+	$(BIN)/gateway chat
+
+bench: venv debian
+	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact pins for every package (make bootstraps .venv from this file). Regenerate with: make lock' > requirements.txt
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""The gateway service: web app, CLI, storage, queue, workers, inbox and reports."""
