@@ -6,6 +6,9 @@ serialised to plain JSON (queue, outbox, history) without losing anything.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar
 
@@ -81,6 +84,17 @@ class Inbound:
 
 
 ButtonKind = Literal["reply", "url", "call"]
+
+SHORT_PAYLOAD_PREFIX = "~"
+
+
+def short_payload(payload: str) -> str:
+    """A stable 13-character stand-in for a long button payload (Telegram allows 64 bytes).
+
+    The engine accepts it wherever the full payload is expected, so adapters need no lookup table.
+    """
+    digest = hashlib.blake2b(payload.encode("utf-8"), digest_size=8).digest()
+    return SHORT_PAYLOAD_PREFIX + base64.b32encode(digest).decode("ascii").rstrip("=").lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +334,7 @@ __all__ = [
     "VariantAssigned",
     "event_from_dict",
     "event_to_dict",
+    "short_payload",
     "from_dict",
     "to_dict",
 ]
