@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
 from dataclasses import dataclass, fields
 from typing import Any, Literal, TypeVar
 
@@ -334,7 +333,7 @@ __all__ = [
     "VariantAssigned",
     "event_from_dict",
     "event_to_dict",
-    "short_payload",
     "from_dict",
+    "short_payload",
     "to_dict",
 ]
