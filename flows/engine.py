@@ -1,0 +1,341 @@
+"""`step()`: one shopper message in, the new state, the replies and the events out.
+
+Pure and deterministic given its inputs (the flow, the state, the message and the `Services`
+answers): no clock, no randomness, no I/O of its own. It never raises on shopper input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flows.matching import check_answer, match_button, match_intent
+from flows.messages import (
+    CallMade,
+    ConversationEnded,
+    ConversationStopped,
+    Event,
+    Fallback,
+    FlowResumed,
+    GoalReached,
+    HandoffRequested,
+    Inbound,
+    InputInvalid,
+    IntentMatched,
+    NodeEntered,
+    Reply,
+    StepLimitReached,
+    VariantAssigned,
+)
+from flows.model import ButtonSpec, Flow, Node
+from flows.services import CallRequest, CallResponse, NoServices, Services
+from flows.split import choose_variant
+from flows.state import ConversationState
+from flows.step_context import build_context, render_body, render_buttons
+
+MAX_HOPS = 50  # nodes one message may pass through; the validator rejects loops that never wait
+PERSON_PAYLOAD = "person"
+FALLBACK_TEXT_LIMIT = 200
+NO_SERVICES = NoServices()
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    state: ConversationState
+    replies: tuple[Reply, ...]
+    events: tuple[Event, ...]
+
+
+def step(
+    flow: Flow,
+    state: ConversationState,
+    inbound: Inbound,
+    services: Services = NO_SERVICES,
+) -> StepResult:
+    """Advance one conversation by one shopper message."""
+    run = _Run(flow, state, inbound, services)
+    run.handle()
+    return run.result()
+
+
+def resume(
+    flow: Flow,
+    state: ConversationState,
+    inbound: Inbound,
+    services: Services = NO_SERVICES,
+    node: str | None = None,
+) -> StepResult:
+    """Hand the conversation back to the bot after a person resolved it (at `node` if given).
+
+    `inbound` is the shopper's latest message, for their name and channel in the texts.
+    """
+    run = _Run(flow, replace(state, mode="bot", queue=None, misses=0, retries=0), inbound, services)
+    target = node or state.resume or flow.settings.resume_at
+    run.enter(target if target in flow.nodes else flow.settings.resume_at)
+    return run.result()
+
+
+class _Run:
+    """The working copy of one step; `result()` freezes it back into a `StepResult`."""
+
+    def __init__(
+        self, flow: Flow, state: ConversationState, inbound: Inbound, services: Services
+    ) -> None:
+        self.flow = flow
+        self.initial = state
+        self.inbound = inbound
+        self.services = services
+        self.node: str | None = state.node
+        self.mode = state.mode
+        self.vars = dict(state.vars)
+        self.misses = state.misses
+        self.retries = state.retries
+        self.variants = state.variants
+        self.queue = state.queue
+        self.resume = state.resume
+        self.replies: list[Reply] = []
+        self.events: list[Event] = []
+        self.context = build_context(flow, inbound, self.vars)
+
+    # ---- the shopper's message ----
+
+    def handle(self) -> None:
+        state, flow = self.initial, self.flow
+        if state.mode == "handoff":
+            return  # a person has this conversation: the bot stays quiet
+        if self.inbound.kind == "start" or state.mode in ("new", "ended") or state.node is None:
+            self._start()
+            return
+        node = flow.nodes.get(state.node)
+        if node is None:
+            self.events.append(FlowResumed(state.node, flow.settings.resume_at, flow.version))
+            self.enter(flow.settings.resume_at)
+            return
+        if not node.waits:  # a reload turned the question into something else: run it
+            self.enter(node.id)
+            return
+        self._answer(node)
+
+    def _start(self) -> None:
+        if self.initial.mode == "ended":
+            self.vars.clear()
+        param = self.inbound.extra("start_param")
+        if param:
+            self.vars["ref"] = param
+        self.misses = self.retries = 0
+        self.enter(self.flow.settings.start)
+        disclosure = self.flow.settings.disclosure
+        told = disclosure is None or any(disclosure in r.text for r in self.replies)
+        if self.initial.turns == 0 and self.replies and not told:
+            first = self.replies[0]
+            self.replies[0] = replace(first, text=f"{first.text}\n\n{disclosure}".strip())
+
+    def _answer(self, node: Node) -> None:
+        settings = self.flow.settings
+        text, payload = self.inbound.text, self.inbound.payload
+        buttons = self._choices(node)
+        chosen = match_button(text, payload, buttons, threshold=101.0)  # exact matches only
+        if chosen is None and text and not payload:
+            intent = match_intent(
+                text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
+            )
+            if intent is not None:
+                self.events.append(IntentMatched(intent.name, node.id))
+                self.misses = self.retries = 0
+                self.enter(intent.goto)
+                return
+            chosen = match_button(text, None, buttons, threshold=settings.fuzzy_threshold)
+        if chosen is not None:
+            self._choose(node, chosen)
+            return
+        if node.ask is not None and (text or not payload):
+            ok, value = check_answer(text, node.ask.validation)
+            if ok and (node.next or not node.buttons):
+                self._save(node, node.ask.variable, value)
+                self.enter(node.next)
+                return
+            if text:
+                self._invalid(node)
+                return
+        self._fallback(node)
+
+    def _choices(self, node: Node) -> tuple[ButtonSpec, ...]:
+        buttons = tuple(b for b in node.buttons if b.kind == "reply")
+        person = self.flow.settings.person_button
+        if person and node.id != person.goto and all(b.goto != person.goto for b in buttons):
+            buttons += (ButtonSpec(person.title, PERSON_PAYLOAD, person.goto, person.title),)
+        return buttons
+
+    def _choose(self, node: Node, button: ButtonSpec) -> None:
+        self.misses = self.retries = 0
+        for name, value in button.assign:
+            self.vars[name] = value.evaluate(self.context)
+        if node.ask is not None and button.payload != PERSON_PAYLOAD:
+            self._save(node, node.ask.variable, button.value)
+        self.enter(button.goto or node.next)
+
+    def _save(self, node: Node, name: str, value: Any) -> None:
+        self.vars[name] = value
+        self.misses = self.retries = 0
+
+    def _invalid(self, node: Node) -> None:
+        ask = node.ask
+        assert ask is not None
+        self.retries += 1
+        self.events.append(InputInvalid(node.id, ask.variable, self.retries))
+        if self.retries > ask.retries:
+            self.retries = 0
+            target = ask.on_invalid or self.flow.settings.fallback_then
+            if target:
+                self.enter(target)
+                return
+        sorry = ask.retry or self.flow.settings.fallback
+        self._prompt(node, prefix=sorry.render(self.inbound.channel, self.context))
+
+    def _fallback(self, node: Node) -> None:
+        self.misses += 1
+        said = self.inbound.text[:FALLBACK_TEXT_LIMIT]
+        self.events.append(Fallback(node.id, said, self.misses))
+        settings = self.flow.settings
+        if self.misses >= settings.max_misses and settings.fallback_then:
+            self.misses = 0
+            self.enter(settings.fallback_then)
+            return
+        self._prompt(node, prefix=settings.fallback.render(self.inbound.channel, self.context))
+
+    # ---- walking the tree ----
+
+    def enter(self, node_id: str | None) -> None:
+        """Run nodes from `node_id` until one waits for the shopper, hands off or ends."""
+        hops = 0
+        while node_id is not None:
+            hops += 1
+            if hops > MAX_HOPS:
+                self.events.append(StepLimitReached(node_id))
+                self.node, self.mode = None, "ended"
+                return
+            node = self.flow.nodes[node_id]
+            node_id = self._run_node(node)
+
+    def _run_node(self, node: Node) -> str | None:
+        self.events.append(NodeEntered(node.id))
+        self.retries = 0
+        if node.goal:
+            self.events.append(GoalReached(node.goal, node.id))
+        for name, value in node.assign:
+            self.vars[name] = value.evaluate(self.context)
+        if node.waits:
+            if node.ask is not None and node.say is not None:
+                self._say(node)
+            self._prompt(node)
+            self.node, self.mode = node.id, "bot"
+            return None
+        if node.say is not None:
+            self._say(node)
+        if node.call is not None:
+            return self._call(node)
+        if node.switch:
+            return self._switch(node)
+        if node.split is not None:
+            return self._split(node)
+        if node.handoff is not None:
+            self.mode, self.node = "handoff", node.id
+            self.queue, self.resume = node.handoff.queue, node.handoff.then
+            self.events.append(HandoffRequested(node.handoff.queue, node.handoff.reason, node.id))
+            return None
+        if node.end:
+            self.mode, self.node = "ended", None
+            done = (
+                ConversationStopped(node.id) if node.end == "stop" else ConversationEnded(node.id)
+            )
+            self.events.append(done)
+            return None
+        return node.next
+
+    def _say(self, node: Node) -> None:
+        assert node.say is not None
+        call = node.call_link.render(self.context) if node.call_link else None
+        self.replies.append(
+            Reply(node.say.render(self.inbound.channel, self.context), call=call or None)
+        )
+
+    def _prompt(self, node: Node, prefix: str = "") -> None:
+        """The question or menu of a waiting node, with its buttons (and the person button)."""
+        channel = self.inbound.channel
+        if node.ask is not None:
+            text, expects = node.ask.prompt.render(channel, self.context), "text"
+        else:
+            text = node.say.render(channel, self.context) if node.say else ""
+            expects = "choice"
+        if prefix:
+            text = f"{prefix}\n\n{text}" if text else prefix
+        links = tuple(b for b in node.buttons if b.kind != "reply")
+        buttons = render_buttons(self._choices(node) + links, self.context)
+        self.replies.append(Reply(text, buttons=buttons, expects=expects))  # type: ignore[arg-type]
+
+    def _call(self, node: Node) -> str | None:
+        spec = node.call
+        assert spec is not None
+        request = CallRequest(
+            method=spec.method,
+            url=spec.url.render(self.context),
+            headers=tuple((k, v.render(self.context)) for k, v in spec.headers),
+            json=render_body(spec.body, self.context),
+            timeout=spec.timeout,
+        )
+        try:
+            response = self.services.call(request)
+        except Exception as exc:  # a broken Services must not break the conversation
+            response = CallResponse(status=None, error=f"{type(exc).__name__}")
+        self.events.append(
+            CallMade(
+                node.id, request.method, request.url, response.status, response.ok, response.error
+            )
+        )
+        if spec.save:
+            self.vars[spec.save] = response.json if response.ok else None
+        if not response.ok and spec.on_error:
+            return spec.on_error
+        return node.next
+
+    def _switch(self, node: Node) -> str | None:
+        for case in node.switch:
+            if case.when is None:
+                return case.goto
+            try:
+                if case.when(**self.context):
+                    return case.goto
+            except Exception:  # an expression failing on this shopper's data is simply false
+                continue
+        return None
+
+    def _split(self, node: Node) -> str:
+        split = node.split
+        assert split is not None
+        sticky = self.initial.variant(split.experiment) or _lookup(self.variants, split.experiment)
+        chosen = next((v for v in split.variants if v.name == sticky), None)
+        if chosen is None:
+            chosen = choose_variant(split, self.inbound.key)
+            self.variants = (*(p for p in self.variants if p[0] != split.experiment),
+                             (split.experiment, chosen.name))  # fmt: skip
+            self.events.append(VariantAssigned(split.experiment, chosen.name, node.id))
+        return chosen.goto
+
+    def result(self) -> StepResult:
+        state = ConversationState(
+            node=self.node,
+            mode=self.mode,
+            vars=self.vars,
+            misses=self.misses,
+            retries=self.retries,
+            variants=self.variants,
+            version=self.flow.version,
+            turns=self.initial.turns + 1,
+            queue=self.queue if self.mode == "handoff" else None,
+            resume=self.resume if self.mode == "handoff" else None,
+        )
+        return StepResult(state, tuple(self.replies), tuple(self.events))
+
+
+def _lookup(pairs: tuple[tuple[str, str], ...], key: str) -> str | None:
+    return next((v for k, v in pairs if k == key), None)

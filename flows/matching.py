@@ -1,0 +1,154 @@
+"""Understanding what the shopper meant: buttons, global intents and typed answers.
+
+A reply picks a button by its payload, its exact title (case- and accent-insensitive), its
+number ("2"), or a close fuzzy match ("trak my ordr"); an ambiguous fuzzy match picks nothing,
+because a wrong guess costs the shopper more than a "sorry, which one?".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from flows.messages import SHORT_PAYLOAD_PREFIX, short_payload
+from flows.model import ButtonSpec, Intent, Validation
+
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+_NUMBER_CHOICE = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)]?\s*$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
+_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{7,22}$")
+_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+AMBIGUITY_MARGIN = 4.0
+MAX_MATCH_CHARS = 200  # longer texts are not button titles; do not pay to fuzz-match them
+
+
+@lru_cache(maxsize=4096)
+def normalise(text: str) -> str:
+    """Casefolded, accents removed, punctuation collapsed: 'Ré-turns!' → 're turns'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", stripped.casefold()).strip()
+
+
+def match_button(
+    text: str, payload: str | None, buttons: tuple[ButtonSpec, ...], threshold: float
+) -> ButtonSpec | None:
+    if payload:
+        for button in buttons:
+            if payload == button.payload:
+                return button
+        if payload.startswith(SHORT_PAYLOAD_PREFIX):
+            for button in buttons:
+                if short_payload(button.payload) == payload:
+                    return button
+    if not text or len(text) > MAX_MATCH_CHARS:
+        return None
+    number = _NUMBER_CHOICE.match(text)
+    if number:
+        index = int(number[1]) - 1
+        return buttons[index] if 0 <= index < len(buttons) else None
+    wanted = normalise(text)
+    if not wanted:
+        return None
+    titles = [normalise(b.title) for b in buttons]
+    for button, title in zip(buttons, titles, strict=True):
+        if wanted == title:
+            return button
+    return _fuzzy_pick(wanted, titles, buttons, threshold)
+
+
+def _fuzzy_pick(
+    wanted: str, titles: list[str], buttons: tuple[ButtonSpec, ...], threshold: float
+) -> ButtonSpec | None:
+    scored = process.extract(wanted, titles, scorer=fuzz.WRatio, limit=2, score_cutoff=threshold)
+    if not scored:
+        return None
+    if len(scored) > 1 and scored[0][1] - scored[1][1] < AMBIGUITY_MARGIN:
+        return None
+    return buttons[scored[0][2]]
+
+
+def match_intent(
+    text: str, intents: tuple[Intent, ...], keyword_max_words: int, threshold: float
+) -> Intent | None:
+    """A global intent by keyword (in a short message) or by a close example phrase.
+
+    Keywords only count in short messages: "stop" ends the chat, but "when will the delay
+    stop?" is a question about an order.
+    """
+    if not text or len(text) > MAX_MATCH_CHARS:
+        return None
+    wanted = normalise(text)
+    if not wanted:
+        return None
+    padded = f" {wanted} "
+    if len(wanted.split()) <= keyword_max_words:
+        for intent in intents:
+            for keyword in intent.keywords:
+                if f" {keyword} " in padded:
+                    return intent
+    best: tuple[float, Intent] | None = None
+    for intent in intents:
+        if not intent.examples:
+            continue
+        found = process.extractOne(
+            wanted, intent.examples, scorer=fuzz.token_set_ratio, score_cutoff=threshold
+        )
+        if found and (best is None or found[1] > best[0]):
+            best = (found[1], intent)
+    return best[1] if best else None
+
+
+def check_answer(text: str, rule: Validation) -> tuple[bool, Any]:
+    """Is `text` a valid answer, and the value to save (typed, normalised)."""
+    value = text.strip()
+    if rule.transform == "upper":
+        value = value.upper()
+    elif rule.transform == "lower":
+        value = value.lower()
+    if not value:
+        return False, None
+    match rule.kind:
+        case "any":
+            return True, value
+        case "regex":
+            return (rule.pattern.fullmatch(value) is not None), value
+        case "email":
+            return (_EMAIL.match(value) is not None), value.lower()
+        case "phone":
+            return _check_phone(value)
+        case "number":
+            return _check_number(value, rule)
+        case "one_of":
+            wanted = normalise(value)
+            for option in rule.options:
+                if normalise(option) == wanted:
+                    return True, option
+            return False, None
+    return False, None
+
+
+def _check_phone(value: str) -> tuple[bool, Any]:
+    if not _PHONE_CHARS.match(value):
+        return False, None
+    digits = re.sub(r"\D", "", value)
+    if not 7 <= len(digits) <= 15:
+        return False, None
+    return True, ("+" + digits) if value.startswith("+") else digits
+
+
+def _check_number(value: str, rule: Validation) -> tuple[bool, Any]:
+    if not _NUMBER.match(value):
+        return False, None
+    number = float(value.replace(",", "."))
+    if rule.integer and not number.is_integer():
+        return False, None
+    if (rule.low is not None and number < rule.low) or (
+        rule.high is not None and number > rule.high
+    ):
+        return False, None
+    return True, int(number) if number.is_integer() else number

@@ -1,0 +1,208 @@
+"""The compiled conversation tree: immutable, versioned, shared by every conversation.
+
+`loader.py` builds it from flows.yaml; `engine.py` walks it. Nothing here changes after load,
+so one `Flow` can serve all worker threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flows.templates import Template
+
+Context = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message with optional per-channel wording (WhatsApp, Messenger and Telegram differ)."""
+
+    default: Template
+    channels: tuple[tuple[str, Template], ...] = ()
+
+    def render(self, channel: str, context: Context) -> str:
+        for name, template in self.channels:
+            if name == channel:
+                return template.render(context)
+        return self.default.render(context)
+
+    def sources(self) -> list[str]:
+        return [self.default.source, *(t.source for _, t in self.channels)]
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A value for `set`: a literal, a text template, or a typed expression (`{{ vars.n + 1 }}`)."""
+
+    literal: Any = None
+    template: Template | None = None
+    expression: Callable[..., Any] | None = None
+    source: str = ""
+
+    def evaluate(self, context: Context) -> Any:
+        if self.expression is not None:
+            try:
+                return self.expression(**context)
+            except Exception:  # sandbox violations and type errors alike: the value is unknown
+                return None
+        if self.template is not None:
+            return self.template.render(context)
+        return self.literal
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonSpec:
+    title: str
+    payload: str
+    goto: str | None
+    value: Any  # what an `ask` saves when this button is tapped
+    assign: tuple[tuple[str, Value], ...] = ()
+    kind: Literal["reply", "url", "call"] = "reply"
+    url: Template | None = None
+
+
+ValidationKind = Literal["regex", "number", "email", "phone", "one_of", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    kind: ValidationKind = "any"
+    pattern: Any = None  # compiled regex for `regex`
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    options: tuple[str, ...] = ()
+    transform: Literal["", "upper", "lower"] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AskSpec:
+    variable: str
+    prompt: Text
+    validation: Validation
+    retry: Text | None
+    retries: int
+    on_invalid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpec:
+    method: str
+    url: Template
+    headers: tuple[tuple[str, Template], ...]
+    body: Any  # JSON-like structure whose strings are Templates
+    timeout: float
+    save: str | None
+    on_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    goto: str
+    when: Callable[..., Any] | None = None  # None: the `else` branch
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    name: str
+    weight: float
+    goto: str
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSpec:
+    experiment: str
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffSpec:
+    queue: str
+    reason: str
+    then: str | None  # where the bot resumes after an agent resolves the thread
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    line: int
+    say: Text | None = None
+    assign: tuple[tuple[str, Value], ...] = ()
+    goal: str | None = None
+    call_link: Template | None = None
+    buttons: tuple[ButtonSpec, ...] = ()
+    ask: AskSpec | None = None
+    call: CallSpec | None = None
+    switch: tuple[Case, ...] = ()
+    split: SplitSpec | None = None
+    handoff: HandoffSpec | None = None
+    end: Literal["", "end", "stop"] = ""
+    next: str | None = None
+
+    @property
+    def waits(self) -> bool:
+        """A node that waits for the shopper: a menu of buttons or a question."""
+        return bool(self.buttons) or self.ask is not None
+
+    def targets(self) -> list[str]:
+        """Every node this one can lead to, for the graph checks and pictures."""
+        out = [b.goto for b in self.buttons if b.goto]
+        if self.ask and self.ask.on_invalid:
+            out.append(self.ask.on_invalid)
+        if self.call and self.call.on_error:
+            out.append(self.call.on_error)
+        out += [c.goto for c in self.switch]
+        if self.split:
+            out += [v.goto for v in self.split.variants]
+        if self.handoff and self.handoff.then:
+            out.append(self.handoff.then)
+        if self.next:
+            out.append(self.next)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    name: str
+    keywords: tuple[str, ...]  # normalised words or phrases
+    examples: tuple[str, ...]  # normalised example phrases for fuzzy matching
+    goto: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonButton:
+    title: str
+    goto: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    start: str
+    resume_at: str
+    fallback: Text
+    max_misses: int
+    fallback_then: str | None
+    person_button: PersonButton | None
+    disclosure: str | None
+    fuzzy_threshold: float = 85.0
+    keyword_max_words: int = 6
+    languages: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One immutable version of a flows file. `version` is a hash of its text."""
+
+    file: str
+    version: str
+    settings: Settings
+    nodes: Mapping[str, Node]
+    intents: tuple[Intent, ...]
+    shop: Mapping[str, Any]
+    env: Mapping[str, str]
+    canned: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # sections later features read (hours...)

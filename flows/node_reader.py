@@ -1,0 +1,571 @@
+"""Reads one node of flows.yaml into a `Node`, recording every problem with its position.
+
+Targets (`goto`, `next`, ...) are only collected here; `loader.py` checks them once all nodes
+are known, so a typo gets a "did you mean" from the whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.matching import normalise
+from flows.model import (
+    AskSpec,
+    ButtonSpec,
+    CallSpec,
+    Case,
+    HandoffSpec,
+    Node,
+    SplitSpec,
+    Text,
+    Validation,
+    Value,
+    Variant,
+)
+from flows.templates import TemplateProblem, compile_expression, compile_template, whole_expression
+from flows.yamlsrc import Pos, Wild, plain
+
+NODE_KEYS = {
+    "say",
+    "set",
+    "goal",
+    "call_link",
+    "buttons",
+    "ask",
+    "save",
+    "expect",
+    "retry",
+    "retries",
+    "on_invalid",
+    "call",
+    "switch",
+    "split",
+    "handoff",
+    "end",
+    "next",
+    "goto",
+    "note",
+}
+CONTROL_KEYS = ("buttons", "ask", "call", "switch", "split", "handoff", "end")
+BUTTON_KEYS = {"title", "goto", "payload", "value", "set", "url", "call"}
+CHANNEL_KEYS = {"text", "whatsapp", "messenger", "telegram"}
+CALL_KEYS = {"method", "url", "headers", "json", "timeout", "save", "on_error"}
+EXPECT_KINDS = {"regex", "number", "email", "phone", "one_of", "any"}
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DEFAULT_RETRIES = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A node name used somewhere, to be checked once every node is read."""
+
+    target: str
+    pos: Pos
+    where: str
+
+
+@dataclass(slots=True)
+class NodeFacts:
+    """What a node reads and writes, for the cross-node checks."""
+
+    refs: list[Ref] = field(default_factory=list)
+    sets: set[str] = field(default_factory=set)
+    templates: list[tuple[str, Pos, bool]] = field(default_factory=list)  # source, pos, is_expr
+    titles: list[tuple[str, Pos]] = field(default_factory=list)
+    node_pos: dict[str, Pos] = field(default_factory=dict)
+
+
+def read_text(w: Wild, facts: NodeFacts) -> Text | None:
+    """A text: a string, or a mapping with `text` and per-channel versions."""
+    if isinstance(w.value, str):
+        template = _template(w, facts)
+        return Text(template) if template else None
+    if not w.expect(str, dict, what="text, or a mapping with 'text' and channel versions"):
+        return None
+    w.only_keys(CHANNEL_KEYS, f"'{w.path}' (a text with per-channel versions)")
+    base = w.get("text")
+    if base is None:
+        w.diags.error(w.pos, f"'{w.path}' has no 'text'", "add 'text:' used on every other channel")
+        return None
+    default = _template(base, facts)
+    channels = []
+    for name, part in w.items():
+        if name != "text" and name in CHANNEL_KEYS:
+            template = _template(part, facts)
+            if template:
+                channels.append((name, template))
+    return Text(default, tuple(channels)) if default else None
+
+
+def _template(w: Wild, facts: NodeFacts) -> Any:
+    source = w.str()
+    if source is None:
+        return None
+    try:
+        template = compile_template(source)
+    except TemplateProblem as exc:
+        w.diags.error(
+            (w.pos[0] + exc.line - 1, w.pos[1]),
+            f"{exc} in '{w.path}'",
+            "close every '{{' with '}}' and check the spelling of filters",
+        )
+        return None
+    facts.templates.append((source, w.pos, False))
+    return template
+
+
+def read_value(w: Wild, facts: NodeFacts) -> Value | None:
+    if isinstance(w.value, str):
+        expr = whole_expression(w.value)
+        if expr is not None:
+            try:
+                fn = compile_expression(expr)
+            except TemplateProblem as exc:
+                w.diags.error(w.pos, f"{exc} in '{w.path}'", "check the expression between {{ }}")
+                return None
+            facts.templates.append((expr, w.pos, True))
+            return Value(expression=fn, source=w.value)
+        template = _template(w, facts)
+        return Value(template=template, source=w.value) if template else None
+    return Value(literal=plain(w.value), source=str(w.value))
+
+
+def read_assignments(w: Wild, facts: NodeFacts) -> tuple[tuple[str, Value], ...]:
+    if not w.expect(dict):
+        return ()
+    out = []
+    for name, part in w.items():
+        if not VARIABLE.match(name):
+            w.diags.error(
+                w.key_pos(name),
+                f"'{name}' is not a valid variable name",
+                "use letters, digits and _ (for example order_id)",
+            )
+            continue
+        value = read_value(part, facts)
+        if value is not None:
+            facts.sets.add(name)
+            out.append((name, value))
+    return tuple(out)
+
+
+def _target(w: Wild, facts: NodeFacts, where: str) -> str | None:
+    name = w.str()
+    if name is not None:
+        facts.refs.append(Ref(name, w.pos, where))
+    return name
+
+
+def read_node(node_id: str, w: Wild, facts: NodeFacts) -> Node | None:
+    if not w.expect(dict, what="a mapping of the node's steps (say, buttons, next...)"):
+        return None
+    w.only_keys(NODE_KEYS, f"node '{node_id}'")
+    controls = [k for k in CONTROL_KEYS if w.get(k) is not None]
+    if "ask" in controls and "buttons" in controls:
+        controls.remove("buttons")  # an ask may offer quick answers as buttons
+    if len(controls) > 1:
+        w.diags.error(
+            w.key_pos(controls[1]),
+            f"node '{node_id}' has both '{controls[0]}' and '{controls[1]}'",
+            "split it into two nodes linked with 'next:'",
+        )
+    if w.get("next") is not None and w.get("goto") is not None:
+        w.diags.error(w.key_pos("goto"), f"node '{node_id}' has both 'next' and 'goto'", "keep one")
+    kw: dict[str, Any] = {}
+    if (say := w.get("say")) is not None:
+        kw["say"] = read_text(say, facts)
+    if (assign := w.get("set")) is not None:
+        kw["assign"] = read_assignments(assign, facts)
+    if (goal := w.get("goal")) is not None:
+        kw["goal"] = goal.str()
+    if (link := w.get("call_link")) is not None:
+        kw["call_link"] = _template(link, facts)
+    for key in ("next", "goto"):
+        if (nxt := w.get(key)) is not None:
+            kw["next"] = _target(nxt, facts, key)
+    asks = w.get("ask") is not None
+    if (buttons := w.get("buttons")) is not None:
+        kw["buttons"] = read_buttons(buttons, facts, in_ask=asks)
+    if asks:
+        kw["ask"] = read_ask(node_id, w, facts)
+    else:
+        for key in ("save", "expect", "retry", "retries", "on_invalid"):
+            if w.get(key) is not None:
+                w.diags.error(
+                    w.key_pos(key), f"'{key}' only works with 'ask'", "add 'ask:' or remove it"
+                )
+    if (call := w.get("call")) is not None:
+        kw["call"] = read_call(call, facts)
+    if (switch := w.get("switch")) is not None:
+        kw["switch"] = read_switch(switch, facts)
+    if (split := w.get("split")) is not None:
+        kw["split"] = read_split(split, facts)
+    if (handoff := w.get("handoff")) is not None:
+        kw["handoff"] = read_handoff(handoff, facts)
+    if (end := w.get("end")) is not None:
+        kw["end"] = read_end(end)
+    return Node(id=node_id, line=w.pos[0], **{k: v for k, v in kw.items() if v is not None})
+
+
+def read_buttons(w: Wild, facts: NodeFacts, *, in_ask: bool) -> tuple[ButtonSpec, ...]:
+    if not w.expect(list, what="a list of buttons ('- Title: target_node')"):
+        return ()
+    out = []
+    first_title = len(facts.titles)
+    for item in w.elements():
+        button = read_button(item, facts, in_ask=in_ask)
+        if button is not None:
+            out.append(button)
+    seen: dict[str, str] = {}
+    for title, pos in facts.titles[first_title:]:
+        key = normalise(title)
+        if key in seen:
+            w.diags.error(
+                pos,
+                f"two buttons are both called '{title}' (after ignoring case and accents)",
+                "give each button its own title",
+            )
+        seen[key] = title
+    payloads = [b.payload for b in out]
+    for i, payload in enumerate(payloads):
+        if payload in payloads[:i]:
+            w.diags.error(
+                w.pos, f"two buttons share the payload '{payload}'", "make payloads unique"
+            )
+    if not out:
+        w.diags.error(w.pos, f"'{w.path}' has no buttons", "add at least one '- Title: node'")
+    return tuple(out)
+
+
+def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None:
+    if isinstance(w.value, str):  # "- Yes" inside an ask: a quick answer
+        title = w.str()
+        if title is None:
+            return None
+        facts.titles.append((title, w.pos))
+        if not in_ask:
+            w.diags.error(w.pos, f"button '{title}' leads nowhere", f"write '- {title}: node_name'")
+        return ButtonSpec(title=title, payload=slug(title), goto=None, value=title)
+    if not w.expect(dict, what="a button ('- Title: node' or 'title:' and 'goto:')"):
+        return None
+    keys = [str(k) for k in w.value]
+    if len(keys) == 1 and keys[0] not in BUTTON_KEYS:  # shorthand: "- Track my order: track"
+        title = keys[0]
+        facts.titles.append((title, w.key_pos(title)))
+        goto = _target(w.get(title), facts, f"button '{title}'")  # type: ignore[arg-type]
+        return ButtonSpec(title=title, payload=slug(title), goto=goto, value=title)
+    w.only_keys(BUTTON_KEYS, "a button")
+    title_w = w.get("title")
+    if title_w is None:
+        w.diags.error(w.pos, "a button has no 'title'", "add 'title: ...' (the text on the button)")
+        return None
+    title = title_w.str()
+    if title is None:
+        return None
+    facts.titles.append((title, title_w.pos))
+    payload = w.get("payload")
+    goto_w = w.get("goto")
+    goto = _target(goto_w, facts, f"button '{title}'") if goto_w is not None else None
+    kind: Any = "reply"
+    url = None
+    if (url_w := w.get("url")) is not None:
+        kind, url = "url", _template(url_w, facts)
+    elif (call_w := w.get("call")) is not None:
+        kind, url = "call", _template(call_w, facts)
+    if kind == "reply" and goto is None and not in_ask:
+        w.diags.error(w.pos, f"button '{title}' leads nowhere", "add 'goto: node_name'")
+    value = plain(w.value["value"]) if "value" in w.value else title
+    assign = read_assignments(w.get("set"), facts) if w.get("set") is not None else ()  # type: ignore[arg-type]
+    return ButtonSpec(
+        title=title,
+        payload=(payload.str() if payload is not None else None) or slug(title),
+        goto=goto,
+        value=value,
+        assign=assign,
+        kind=kind,
+        url=url,
+    )
+
+
+def read_ask(node_id: str, w: Wild, facts: NodeFacts) -> AskSpec | None:
+    save = w.get("save")
+    if save is None:
+        w.diags.error(
+            w.key_pos("ask"),
+            f"the question in '{node_id}' saves its answer nowhere",
+            "add 'save: variable_name'",
+        )
+        return None
+    variable = save.str()
+    if variable is None:
+        return None
+    if not VARIABLE.match(variable):
+        w.diags.error(
+            save.pos, f"'{variable}' is not a valid variable name", "use letters, digits and _"
+        )
+        return None
+    facts.sets.add(variable)
+    prompt = read_text(w.get("ask"), facts)  # type: ignore[arg-type]
+    validation = read_expect(w.get("expect")) if w.get("expect") is not None else Validation()
+    retry = read_text(w.get("retry"), facts) if w.get("retry") is not None else None  # type: ignore[arg-type]
+    retries_w = w.get("retries")
+    retries = retries_w.int(low=0, high=10) if retries_w is not None else DEFAULT_RETRIES
+    on_invalid_w = w.get("on_invalid")
+    on_invalid = _target(on_invalid_w, facts, "on_invalid") if on_invalid_w is not None else None
+    if validation is None or prompt is None:
+        return None
+    return AskSpec(
+        variable,
+        prompt,
+        validation,
+        retry,
+        DEFAULT_RETRIES if retries is None else retries,
+        on_invalid,
+    )
+
+
+def read_expect(w: Wild) -> Validation | None:
+    if isinstance(w.value, str):
+        kind = w.value.strip()
+        if kind in ("email", "phone", "number", "any"):
+            return Validation(kind=kind)  # type: ignore[arg-type]
+        w.diags.error(
+            w.pos,
+            f"unknown answer check '{kind}'",
+            "use email, phone, number, or a mapping like 'regex: ...'",
+        )
+        return None
+    if not w.expect(dict, what="an answer check (email, phone, number, or 'regex: ...')"):
+        return None
+    w.only_keys(EXPECT_KINDS | {"case"}, "'expect'")
+    kinds = [k for k in EXPECT_KINDS if k in w.value]
+    if len(kinds) != 1:
+        w.diags.error(
+            w.pos,
+            "'expect' needs exactly one check",
+            "keep one of: " + ", ".join(sorted(EXPECT_KINDS)),
+        )
+        return None
+    kind = kinds[0]
+    transform = ""
+    if (case := w.get("case")) is not None:
+        transform = case.str() or ""
+        if transform not in ("upper", "lower"):
+            w.diags.error(case.pos, f"unknown case '{transform}'", "use upper or lower")
+            transform = ""
+    part = w.get(kind)
+    assert part is not None
+    if kind == "regex":
+        source = part.str()
+        if source is None:
+            return None
+        try:
+            pattern = re.compile(source)
+        except re.error as exc:
+            w.diags.error(
+                part.pos, f"the regex is broken: {exc}", "test it on regex101.com, Python flavour"
+            )
+            return None
+        return Validation(kind="regex", pattern=pattern, transform=transform)  # type: ignore[arg-type]
+    if kind == "number":
+        return _read_number_rule(part, transform)
+    if kind == "one_of":
+        if not part.expect(list, what="a list of the accepted answers"):
+            return None
+        options = tuple(str(o) for o in plain(part.value))
+        return Validation(kind="one_of", options=options, transform=transform)  # type: ignore[arg-type]
+    return Validation(kind=kind, transform=transform)  # type: ignore[arg-type]
+
+
+def _read_number_rule(w: Wild, transform: str) -> Validation | None:
+    if w.value is True or w.value is None:
+        return Validation(kind="number")
+    if not w.expect(dict, what="'true' or a mapping with min, max, integer"):
+        return None
+    w.only_keys({"min", "max", "integer"}, "'expect.number'")
+    low = w.get("min").number() if w.get("min") is not None else None  # type: ignore[union-attr]
+    high = w.get("max").number() if w.get("max") is not None else None  # type: ignore[union-attr]
+    integer = bool(w.get("integer").bool()) if w.get("integer") is not None else False  # type: ignore[union-attr]
+    if low is not None and high is not None and low > high:
+        w.diags.error(w.pos, f"min {low:g} is above max {high:g}", "swap them")
+    return Validation(kind="number", low=low, high=high, integer=integer, transform=transform)  # type: ignore[arg-type]
+
+
+def read_call(w: Wild, facts: NodeFacts) -> CallSpec | None:
+    if not w.expect(dict, what="a mapping with url, method, save..."):
+        return None
+    w.only_keys(CALL_KEYS, "'call'")
+    url_w = w.get("url")
+    if url_w is None:
+        w.diags.error(w.pos, "the call has no 'url'", "add 'url: https://...'")
+        return None
+    url = _template(url_w, facts)
+    method = "GET"
+    if (method_w := w.get("method")) is not None:
+        method = (method_w.str() or "GET").upper()
+        if method not in HTTP_METHODS:
+            w.diags.error(
+                method_w.pos,
+                f"unknown HTTP method '{method}'",
+                "use " + ", ".join(sorted(HTTP_METHODS)),
+            )
+    headers = []
+    if (headers_w := w.get("headers")) is not None and headers_w.expect(dict):
+        for name, hw in headers_w.items():
+            template = _template(hw, facts)
+            if template:
+                headers.append((name, template))
+    body = _read_body(w.get("json"), facts) if w.get("json") is not None else None  # type: ignore[arg-type]
+    timeout = 5.0
+    if (timeout_w := w.get("timeout")) is not None:
+        timeout = timeout_w.number() or 5.0
+        if not 0 < timeout <= 30:
+            w.diags.error(
+                timeout_w.pos, f"timeout {timeout:g}s is out of range", "use 0.5 to 30 seconds"
+            )
+    save = None
+    if (save_w := w.get("save")) is not None:
+        save = save_w.str()
+        if save:
+            facts.sets.add(save)
+    on_error = (
+        _target(w.get("on_error"), facts, "on_error") if w.get("on_error") is not None else None
+    )  # type: ignore[arg-type]
+    if url is None:
+        return None
+    return CallSpec(method, url, tuple(headers), body, timeout, save, on_error)
+
+
+def _read_body(w: Wild, facts: NodeFacts) -> Any:
+    if w.is_map:
+        return {name: _read_body(part, facts) for name, part in w.items()}
+    if w.is_list:
+        return [_read_body(part, facts) for part in w.elements()]
+    if isinstance(w.value, str):
+        return read_value(w, facts)
+    return plain(w.value)
+
+
+def read_switch(w: Wild, facts: NodeFacts) -> tuple[Case, ...]:
+    if not w.expect(list, what="a list of '- when: ...' with 'goto:', and a last '- else: node'"):
+        return ()
+    cases: list[Case] = []
+    has_else = False
+    for item in w.elements():
+        if not item.expect(dict):
+            continue
+        item.only_keys({"when", "goto", "else"}, "a switch case")
+        if (other := item.get("else")) is not None:
+            target = _target(other, facts, "else")
+            if target:
+                cases.append(Case(goto=target))
+            has_else = True
+            continue
+        when_w, goto_w = item.get("when"), item.get("goto")
+        if when_w is None or goto_w is None:
+            item.diags.error(
+                item.pos,
+                "a switch case needs 'when' and 'goto'",
+                "write '- when: ...' and 'goto: node'",
+            )
+            continue
+        source = when_w.str()
+        target = _target(goto_w, facts, "goto")
+        if source is None or target is None:
+            continue
+        try:
+            fn = compile_expression(source)
+        except TemplateProblem as exc:
+            when_w.diags.error(when_w.pos, f"{exc}", "write a condition like vars.total > 50")
+            continue
+        facts.templates.append((source, when_w.pos, True))
+        cases.append(Case(goto=target, when=fn, source=source))
+    if cases and not has_else:
+        w.diags.error(
+            w.pos,
+            "the switch has no '- else: node'",
+            "add '- else: node_name' so every shopper goes somewhere",
+        )
+    return tuple(cases)
+
+
+def read_split(w: Wild, facts: NodeFacts) -> SplitSpec | None:
+    if not w.expect(dict, what="a mapping with 'experiment' and 'variants'"):
+        return None
+    w.only_keys({"experiment", "variants"}, "'split'")
+    exp_w, variants_w = w.get("experiment"), w.get("variants")
+    if exp_w is None or variants_w is None:
+        w.diags.error(
+            w.pos,
+            "a split needs 'experiment' and 'variants'",
+            "name the experiment and list its variants",
+        )
+        return None
+    experiment = exp_w.str()
+    variants: list[Variant] = []
+    total = 0.0
+    if variants_w.expect(list, what="a list of variants (name, weight, goto)"):
+        for item in variants_w.elements():
+            if not item.expect(dict):
+                continue
+            item.only_keys({"name", "weight", "goto"}, "a variant")
+            parts = [item.get(k) for k in ("name", "weight", "goto")]
+            if any(p is None for p in parts):
+                item.diags.error(
+                    item.pos, "a variant needs name, weight and goto", "add the missing ones"
+                )
+                continue
+            name, weight = parts[0].str(), parts[1].number()  # type: ignore[union-attr]
+            target = _target(parts[2], facts, "variant goto")  # type: ignore[arg-type]
+            if weight is not None and weight <= 0:
+                item.diags.error(
+                    parts[1].pos,
+                    f"variant '{name}' has weight {weight:g}",  # type: ignore[union-attr]
+                    "use a positive weight, or remove the variant",
+                )
+                continue
+            if name and weight is not None and target:
+                variants.append(Variant(name, weight, target))
+                total += weight
+    if len({v.name for v in variants}) != len(variants):
+        w.diags.error(variants_w.pos, "two variants share a name", "give each variant its own name")
+    if variants and abs(total - 100) > 1e-9:
+        w.diags.error(
+            variants_w.pos,
+            f"the variant weights add up to {total:g}, not 100",
+            "make the weights add up to 100 (they are percentages)",
+        )
+    if len(variants) < 2 and variants_w.is_list:
+        w.diags.error(variants_w.pos, "a split needs at least two variants", "add another variant")
+    if not experiment or not variants:
+        return None
+    return SplitSpec(experiment, tuple(variants))
+
+
+def read_handoff(w: Wild, facts: NodeFacts) -> HandoffSpec | None:
+    if isinstance(w.value, str):
+        return HandoffSpec(queue=w.value, reason="", then=None)
+    if not w.expect(dict, what="a queue name, or a mapping with queue, reason, then"):
+        return None
+    w.only_keys({"queue", "reason", "then"}, "'handoff'")
+    queue = w.get("queue").str() if w.get("queue") is not None else "support"  # type: ignore[union-attr]
+    reason = w.get("reason").str() if w.get("reason") is not None else ""  # type: ignore[union-attr]
+    then = _target(w.get("then"), facts, "then") if w.get("then") is not None else None  # type: ignore[arg-type]
+    return HandoffSpec(queue=queue or "support", reason=reason or "", then=then)
+
+
+def read_end(w: Wild) -> str:
+    if w.value is True:
+        return "end"
+    if w.value == "stop":
+        return "stop"
+    w.diags.error(w.pos, f"'end' must be true or stop, not {w.value!r}", "write 'end: true'")
+    return "end"
+
+
+def slug(title: str) -> str:
+    """A stable button payload from its title: 'Track my order' → 'track-my-order'."""
+    return normalise(title).replace(" ", "-")[:48] or "button"
