@@ -50,7 +50,7 @@ bench: venv debian
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 lock: venv
-	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact pins for every package (make bootstraps .venv from this file). Regenerate with: make lock' > requirements.txt
+	$(BIN)/pip freeze --all --exclude-editable | grep -v "^pip==" | sed '1i # Exact pins for every package (make bootstraps .venv from this file). Regenerate with: make lock' > requirements.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -134,7 +134,7 @@ class _Run:
         settings = self.flow.settings
         text, payload = self.inbound.text, self.inbound.payload
         buttons = self._choices(node)
-        chosen = match_button(text, payload, buttons, threshold=101.0)  # exact matches only
+        chosen = match_button(text, payload, buttons, fuzzy=None)
         if chosen is None and text and not payload:
             intent = match_intent(
                 text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
@@ -144,7 +144,7 @@ class _Run:
                 self.misses = self.retries = 0
                 self.enter(intent.goto)
                 return
-            chosen = match_button(text, None, buttons, threshold=settings.fuzzy_threshold)
+            chosen = match_button(text, None, buttons, fuzzy=settings.fuzzy_threshold)
         if chosen is not None:
             self._choose(node, chosen)
             return

@@ -35,8 +35,9 @@ def normalise(text: str) -> str:
 
 
 def match_button(
-    text: str, payload: str | None, buttons: tuple[ButtonSpec, ...], threshold: float
+    text: str, payload: str | None, buttons: tuple[ButtonSpec, ...], fuzzy: float | None
 ) -> ButtonSpec | None:
+    """The button the shopper meant; `fuzzy` is the similarity cut-off (None: exact only)."""
     if payload:
         for button in buttons:
             if payload == button.payload:
@@ -58,7 +59,7 @@ def match_button(
     for button, title in zip(buttons, titles, strict=True):
         if wanted == title:
             return button
-    return _fuzzy_pick(wanted, titles, buttons, threshold)
+    return None if fuzzy is None else _fuzzy_pick(wanted, titles, buttons, fuzzy)
 
 
 def _fuzzy_pick(

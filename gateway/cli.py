@@ -1,0 +1,177 @@
+"""The `gateway` command: check, test, chat with and draw flows (serving comes in gateway.serve)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from flows.diagnostics import Diagnostic
+from flows.flowtest import flow_of, format_failure, run_file
+from flows.loader import check_file
+from flows.model import Flow
+
+DEFAULT_FLOWS = "flows.yaml"
+
+
+def _flows_path(path: str | None) -> Path:
+    return Path(path or os.environ.get("FLOWS_PATH") or DEFAULT_FLOWS)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """One gateway for WhatsApp, Messenger and Telegram shop bots, driven by flows.yaml."""
+
+
+@main.command()
+@click.argument("path", required=False)
+def check(path: str | None) -> None:
+    """Validate a flows file: every error with file:line:column and its fix (exit 1 on errors)."""
+    flows_path = _flows_path(path)
+    result = check_file(flows_path, os.environ)
+    for diag in result.diagnostics:
+        click.echo(_styled(diag), err=diag.severity == "error")
+    if result.flow is None:
+        n = len(result.errors)
+        click.echo(f"{flows_path}: {n} error{'s' * (n != 1)}; nothing changed", err=True)
+        sys.exit(1)
+    click.echo(_summary(result.flow, len(result.warnings)))
+
+
+def _styled(diag: Diagnostic) -> str:
+    color = "red" if diag.severity == "error" else "yellow"
+    return click.style(diag.format(), fg=color)
+
+
+def _summary(flow: Flow, warnings: int) -> str:
+    experiments = {n.split.experiment for n in flow.nodes.values() if n.split}
+    handoffs = sum(1 for n in flow.nodes.values() if n.handoff)
+    return (
+        f"{flow.file}: OK, {len(flow.nodes)} nodes, {len(flow.intents)} intents, "
+        f"{len(experiments)} experiment{'s' * (len(experiments) != 1)}, {handoffs} handoffs, "
+        f"{warnings} warning{'s' * (warnings != 1)} (version {flow.version})"
+    )
+
+
+@main.command("test")
+@click.argument("files", nargs=-1)
+@click.option("--flows", "flows_file", help="Flows file whose tests to run (default FLOWS_PATH).")
+def test_command(files: tuple[str, ...], flows_file: str | None) -> None:
+    """Run scripted flow conversations; with no FILES, the tests of flows.yaml."""
+    paths = [Path(f) for f in files] or discover_tests(_flows_path(flows_file))
+    if not paths:
+        click.echo("no flow tests found: write tests/flows/*.yaml (see docs/flows.md)", err=True)
+        sys.exit(1)
+    passed = failed = 0
+    for path in paths:
+        for outcome in run_file(path, os.environ):
+            if outcome.passed:
+                passed += 1
+                click.echo(click.style("PASS ", fg="green") + outcome.name)
+            else:
+                failed += 1
+                click.echo(click.style(format_failure(outcome), fg="red"))
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+def discover_tests(flows_path: Path) -> list[Path]:
+    """`<name>.tests.yaml` beside the flows file, and tests/flows/*.yaml that name it."""
+    found = []
+    beside = flows_path.with_name(flows_path.stem + ".tests.yaml")
+    if beside.exists():
+        found.append(beside)
+    target = flows_path.resolve()
+    for candidate in sorted((flows_path.parent / "tests" / "flows").glob("*.yaml")):
+        if flow_of(candidate).resolve() == target:
+            found.append(candidate)
+    return found
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option(
+    "--channel",
+    type=click.Choice(["whatsapp", "messenger", "telegram"]),
+    default="telegram",
+    show_default=True,
+)
+@click.option("--name", default="Ann", show_default=True, help="The shopper's display name.")
+@click.option(
+    "--stub-shop/--real-shop",
+    default=None,
+    help="Serve the demo shop API locally (default: when SHOP_API_URL is unset).",
+)
+def chat(path: str | None, channel: str, name: str, stub_shop: bool | None) -> None:
+    """Chat with a flow in the terminal, no platform account needed."""
+    from gateway.chat import run_chat
+    from gateway.http_services import HttpServices
+    from gateway.serving import ServerThread
+    from gateway.shop_stub import create_shop_app
+
+    environ = dict(os.environ)
+    server = None
+    if stub_shop or (stub_shop is None and "SHOP_API_URL" not in environ):
+        server = ServerThread(create_shop_app()).start()
+        environ["SHOP_API_URL"] = f"{server.url}/shop-api"
+    try:
+        flow = _load_or_exit(_flows_path(path), environ)
+        services = HttpServices()
+        run_chat(flow, services, channel, name)
+        services.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def graph(path: str | None, fmt: str, output: str | None) -> None:
+    """Draw the conversation tree (splits and handoffs marked)."""
+    from flows.graph import to_dot, to_mermaid
+
+    flow = _load_or_exit(_flows_path(path), os.environ)
+    if fmt == "svg":
+        from gateway.graph_render import to_svg
+
+        data = to_svg(flow)
+    else:
+        data = (to_mermaid(flow) if fmt == "mermaid" else to_dot(flow)).encode("utf-8")
+    if output:
+        Path(output).write_bytes(data)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+@main.command("shop-api")
+@click.option("--port", default=8090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def shop_api(port: int, host: str) -> None:
+    """Serve the demo shop API (orders, coupons) the sample flow calls."""
+    from waitress import serve
+
+    from gateway.shop_stub import create_shop_app
+
+    click.echo(f"demo shop API on http://{host}:{port}/shop-api")
+    serve(create_shop_app(), host=host, port=port, threads=4)
+
+
+def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flow:
+    result = check_file(path, environ)
+    if result.flow is None:
+        for diag in result.errors:
+            click.echo(_styled(diag), err=True)
+        sys.exit(1)
+    return result.flow
