@@ -219,7 +219,7 @@ def read_buttons(w: Wild, facts: NodeFacts, *, in_ask: bool) -> tuple[ButtonSpec
         button = read_button(item, facts, in_ask=in_ask)
         if button is not None:
             out.append(button)
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     for title, pos in facts.titles[first_title:]:
         key = normalise(title)
         if key in seen:
@@ -228,15 +228,10 @@ def read_buttons(w: Wild, facts: NodeFacts, *, in_ask: bool) -> tuple[ButtonSpec
                 f"two buttons are both called '{title}' (after ignoring case and accents)",
                 "give each button its own title",
             )
-        seen[key] = title
+        seen.add(key)
     payloads = [b.payload for b in out]
-    for i, payload in enumerate(payloads):
-        if payload in payloads[:i]:
-            w.diags.error(
-                w.pos, f"two buttons share the payload '{payload}'", "make payloads unique"
-            )
-    if not out:
-        w.diags.error(w.pos, f"'{w.path}' has no buttons", "add at least one '- Title: node'")
+    if len(seen) == len(out) and len(set(payloads)) != len(payloads):
+        w.diags.error(w.pos, "two buttons share one payload", "give each button its own 'payload'")
     return tuple(out)
 
 

@@ -50,9 +50,12 @@ def run_chat(
     name: str,
     read: Callable[[], str] = input,
     write: Callable[[str], None] = click.echo,
+    variants: tuple[tuple[str, str], ...] = (),
 ) -> None:
+    """A terminal conversation; `variants` pins A/B variants: (("bot_vs_callcenter", "bot"),)."""
     shopper = Shopper(id="terminal", name=name, first_name=name.split()[0] if name else None)
-    state = ConversationState()
+    fresh = ConversationState(variants=variants)
+    state = fresh
     count = 0
     write(click.style(f"Chatting with {flow.file} as {name} on {channel}. {HELP}", dim=True))
     while True:
@@ -65,7 +68,7 @@ def run_chat(
         if command in ("/quit", "/exit"):
             return
         if command == "/reset":
-            state = ConversationState()
+            state = fresh
             write(click.style("(conversation reset)", dim=True))
             continue
         if command == "/vars":

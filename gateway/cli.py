@@ -104,8 +104,23 @@ def discover_tests(flows_path: Path) -> list[Path]:
     default=None,
     help="Serve the demo shop API locally (default: when SHOP_API_URL is unset).",
 )
-def chat(path: str | None, channel: str, name: str, stub_shop: bool | None) -> None:
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="EXPERIMENT=VARIANT",
+    help="Pin an A/B variant, e.g. --variant bot_vs_callcenter=bot (default: the stable hash).",
+)
+def chat(
+    path: str | None, channel: str, name: str, stub_shop: bool | None, variants: tuple[str, ...]
+) -> None:
     """Chat with a flow in the terminal, no platform account needed."""
+    pinned = []
+    for item in variants:
+        experiment, sep, variant = item.partition("=")
+        if not sep or not experiment or not variant:
+            raise click.BadParameter(f"'{item}' is not EXPERIMENT=VARIANT", param_hint="--variant")
+        pinned.append((experiment, variant))
     from gateway.chat import run_chat
     from gateway.http_services import HttpServices
     from gateway.serving import ServerThread
@@ -119,7 +134,7 @@ def chat(path: str | None, channel: str, name: str, stub_shop: bool | None) -> N
     try:
         flow = _load_or_exit(_flows_path(path), environ)
         services = HttpServices()
-        run_chat(flow, services, channel, name)
+        run_chat(flow, services, channel, name, variants=tuple(pinned))
         services.close()
     finally:
         if server is not None:
