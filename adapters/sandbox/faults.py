@@ -1,0 +1,175 @@
+"""Fault switches: make the next N calls of a channel fail (or stall) the way the platform fails.
+
+Bodies default to the platforms' real error bodies (copied from shared/fixtures/outbound into
+`errors/`), because adapters must branch on the platform's code, not on a status we invented.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+
+CHANNELS = ("whatsapp", "messenger", "telegram")
+
+# name -> (HTTP status, file in errors/); the first name per status is that status's default.
+NAMED_ERRORS: dict[str, dict[str, tuple[int, str]]] = {
+    "whatsapp": {
+        "rate_limit": (429, "twilio_429_20429.json"),
+        "invalid_number": (400, "twilio_400_21211.json"),
+        "server_error": (500, "twilio_500_20500.json"),
+    },
+    "messenger": {
+        "outside_window": (400, "graph_10_2018278_outside_window.json"),
+        "rate_limit": (400, "graph_613_rate_limit.json"),
+        "app_rate_limit": (400, "graph_4_app_rate_limit.json"),
+        "user_unavailable": (400, "graph_551_user_unavailable.json"),
+        "invalid_token": (400, "graph_190_invalid_token.json"),
+    },
+    "telegram": {
+        "rate_limit": (429, "telegram_429.json"),
+        "blocked": (403, "telegram_403_blocked.json"),
+        "chat_not_found": (400, "telegram_400_chat_not_found.json"),
+    },
+}
+
+# Twilio's generic REST error codes by HTTP status (twilio.com/docs/errors/20xxx).
+_TWILIO_CODES = {401: 20003, 403: 20403, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
+DEFAULT_RETRY_AFTER = 7  # seconds, as in the Telegram 429 fixture
+
+
+def _read(name: str) -> bytes:
+    return (resources.files(__package__) / "errors" / name).read_bytes()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def generic_body(channel: str, status: int) -> bytes:
+    """A body in the platform's error shape for a status with no recorded real body."""
+    phrase = _phrase(status)
+    if channel == "whatsapp":
+        code = _TWILIO_CODES.get(status, 20000 + status)
+        more = f"https://www.twilio.com/docs/errors/{code}"
+        data: Any = {"code": code, "message": phrase, "more_info": more, "status": status}
+    elif channel == "messenger":
+        transient = status >= 500
+        code = 2 if transient else 100  # Graph: 2 = service unavailable, 100 = invalid parameter
+        message = "An unexpected error has occurred. Please retry your request later."
+        data = {
+            "error": {
+                "message": message if transient else f"(#100) {phrase}",
+                "type": "OAuthException",
+                "code": code,
+                "is_transient": transient,
+                "fbtrace_id": "AsandboxTracexxxxxxxxxxx",
+            }
+        }
+    else:
+        data = {"ok": False, "error_code": status, "description": phrase}
+    return json.dumps(data).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One prepared answer: `status` None means answer normally (after `delay`)."""
+
+    channel: str
+    status: int | None
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
+    method: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "status": self.status,
+            "delay": self.delay,
+            "method": self.method,
+            "body": self.body.decode("utf-8", "replace"),
+        }
+
+
+def make_fault(
+    channel: str,
+    status: int | None,
+    body: Any = None,
+    delay: float = 0.0,
+    method: str | None = None,
+    retry_after: int | None = None,
+) -> Fault:
+    """Build a fault; `body` is None (the platform's real body), an error name, a dict or bytes."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}: use one of {', '.join(CHANNELS)}")
+    named = NAMED_ERRORS[channel]
+    if isinstance(body, str):
+        if body not in named:
+            raise ValueError(f"unknown {channel} error {body!r}: use one of {', '.join(named)}")
+        real_status, filename = named[body]
+        status = status or real_status
+        raw = _read(filename)
+    elif isinstance(body, bytes):
+        raw = body
+    elif body is not None:
+        raw = json.dumps(body).encode()
+    elif status is None or status < 400:
+        raw = b""
+    else:
+        default = next((f for s, f in named.values() if s == status), None)
+        raw = _read(default) if default else generic_body(channel, status)
+    headers: tuple[tuple[str, str], ...] = ()
+    if status == 429:
+        wait = retry_after or DEFAULT_RETRY_AFTER
+        headers = (("Retry-After", str(wait)),)
+        if channel == "telegram" and retry_after and body is None:
+            raw = json.dumps(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {wait}",
+                    "parameters": {"retry_after": wait},
+                }
+            ).encode()
+    return Fault(channel, status, raw, headers, float(delay), method)
+
+
+class FaultBook:
+    """Pending faults per channel, used first in, first out; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[list[Any]] = []  # [fault, remaining count]
+
+    def add(self, fault: Fault, count: int = 1) -> None:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._pending.append([fault, count])
+
+    def take(self, channel: str, method: str) -> Fault | None:
+        """The fault for this call, if one is waiting; each call uses up one of its count."""
+        with self._lock:
+            for item in self._pending:
+                fault: Fault = item[0]
+                if fault.channel == channel and fault.method in (None, method):
+                    item[1] -= 1
+                    if item[1] == 0:
+                        self._pending.remove(item)
+                    return fault
+        return None
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{**f.describe(), "count": n} for f, n in self._pending]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
