@@ -1,0 +1,248 @@
+"""Facebook Messenger: X-Hub-Signature-256, the GET handshake, quick replies and button
+templates, sending through pymessenger (`adapters.graph.GraphBot`).
+
+Buttons become quick replies (≤ 13, titles ≤ 20) when they are all replies, or a button
+template (≤ 3 postback / web_url / phone_number buttons) when a link or a call is among them;
+whatever does not fit degrades to the shared numbered text, never dropping an option.
+https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies
+https://developers.facebook.com/docs/messenger-platform/send-messages/template/button
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import (
+    DAY_S,
+    HttpReply,
+    Outgoing,
+    ParseError,
+    ParseResult,
+    SendResult,
+    WebhookRequest,
+    WindowDecision,
+    parse_error_reply,
+)
+from adapters.graph import DEFAULT_VERSION, GraphBot, response_result
+from adapters.messenger_events import parse_body
+from adapters.redact import protect
+from adapters.shape import ShapeError, load_json
+from adapters.text import (
+    CALL_MARK,
+    numbered_options,
+    split_text,
+    split_with_footer,
+    utf16_len,
+    with_author,
+)
+from adapters.transport import transport_result
+from flows.messages import Button, Reply, short_payload
+
+# https://developers.facebook.com/docs/messenger-platform/reference/send-api: text ≤ 2,000.
+TEXT_LIMIT = 2000
+QUICK_REPLIES_MAX = 13  # .../send-messages/quick-replies
+TITLE_MAX = 20  # quick reply and button titles
+PAYLOAD_MAX = 1000  # quick reply / postback payloads
+TEMPLATE_BUTTONS_MAX = 3  # .../send-messages/template/button: 1-3 buttons
+TEMPLATE_TEXT_MAX = 640  # button template text
+# https://developers.facebook.com/docs/messenger-platform/policy/policy-overview: 24 h standard
+# window; HUMAN_AGENT tag up to 7 days, for messages written by a person only.
+STANDARD_WINDOW_S = DAY_S
+HUMAN_AGENT_WINDOW_S = 7 * DAY_S
+MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio"}  # anything else: "file"
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MessengerConfig:
+    """Messenger settings; secrets never appear in repr."""
+
+    app_secret: str = field(repr=False)
+    page_token: str = field(repr=False)
+    verify_token: str = field(repr=False)
+    graph_base_url: str | None = None
+    api_version: str = DEFAULT_VERSION
+    connect_timeout_s: float = 3.05
+    read_timeout_s: float = 10.0
+
+
+class MessengerAdapter:
+    """Messenger: verify, handshake, parse, render, send, typing, window."""
+
+    channel = "messenger"
+
+    def __init__(self, config: MessengerConfig) -> None:
+        self.config = config
+        protect(config.page_token, config.app_secret)
+        self._bot = GraphBot(
+            config.page_token,
+            app_secret=config.app_secret,
+            api_version=config.api_version,
+            base_url=config.graph_base_url,
+            connect_s=config.connect_timeout_s,
+            read_s=config.read_timeout_s,
+        )
+
+    # ---- verify, handshake, parse ----
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """X-Hub-Signature-256: HMAC-SHA256 of the raw body with the app secret."""
+        header = request.header("X-Hub-Signature-256") or ""
+        if not header.startswith("sha256="):
+            return False
+        key = self.config.app_secret.encode("utf-8")
+        expected = "sha256=" + hmac.new(key, request.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode("ascii"), header.encode("utf-8", "replace"))
+
+    def handshake(self, request: WebhookRequest) -> HttpReply | None:
+        """GET ?hub.mode=subscribe&hub.verify_token=…: 200 with exactly the challenge, else 403."""
+        params = request.params()
+        token = params.get("hub.verify_token", "").encode("utf-8")
+        challenge = params.get("hub.challenge", "")
+        ok = hmac.compare_digest(token, self.config.verify_token.encode("utf-8"))
+        if params.get("hub.mode") == "subscribe" and ok and challenge:
+            return HttpReply(200, challenge, "text/plain")
+        return HttpReply(403, "forbidden", "text/plain")
+
+    def parse(self, request: WebhookRequest) -> ParseResult | ParseError:
+        try:
+            return parse_body(load_json(request.body))
+        except ShapeError as exc:
+            return exc.as_value()
+
+    def webhook_reply(self, result: ParseResult | ParseError) -> HttpReply:
+        if isinstance(result, ParseError):
+            return parse_error_reply(result)
+        return HttpReply(200, "EVENT_RECEIVED")
+
+    # ---- render ----
+
+    def render(
+        self, reply: Reply, to: str, window: WindowDecision | None = None
+    ) -> tuple[Outgoing, ...]:
+        """Media first, then text parts; quick replies or a button template on the last."""
+        envelope: dict[str, Any] = {"messaging_type": "RESPONSE"}
+        if window is not None and window.messaging_type:
+            envelope["messaging_type"] = window.messaging_type
+            if window.tag:
+                envelope["tag"] = window.tag
+        messages = [_media(m.kind, m.url) for m in reply.media]
+        messages += _text_messages(with_author(reply.text, reply.author), reply)
+        return tuple(
+            Outgoing(self.channel, to, {**envelope, "message": m}, part=i, parts=len(messages))
+            for i, m in enumerate(messages, start=1)
+        )
+
+    # ---- send ----
+
+    def send(self, out: Outgoing) -> SendResult:
+        return self._post({"recipient": {"id": out.to}, **out.payload})
+
+    def typing(self, to: str) -> SendResult | None:
+        """sender_action typing_on; Messenger shows it until the next message or 20 s."""
+        return self._post({"recipient": {"id": to}, "sender_action": "typing_on"})
+
+    def _post(self, payload: dict[str, Any]) -> SendResult:
+        try:
+            response = self._bot.post(payload)
+        except Exception as exc:  # transport errors become values; anything else is a bug
+            result = transport_result(exc)
+            if result is None:
+                raise
+            return result
+        return response_result(response)
+
+    # ---- window ----
+
+    def window(
+        self, last_inbound_at: float | None, now: float, author: str = "bot"
+    ) -> WindowDecision:
+        """24 h RESPONSE window; then HUMAN_AGENT up to 7 days, for a person's message only."""
+        if last_inbound_at is None:
+            return WindowDecision(False, "the shopper has not written yet")
+        age = now - last_inbound_at
+        if age < STANDARD_WINDOW_S:
+            return WindowDecision(True, "within the 24 h window", messaging_type="RESPONSE")
+        if age < HUMAN_AGENT_WINDOW_S and author != "bot":
+            return WindowDecision(
+                True,
+                "after 24 h: sent with the HUMAN_AGENT tag (agent replies, up to 7 days)",
+                messaging_type="MESSAGE_TAG",
+                tag="HUMAN_AGENT",
+            )
+        if age < HUMAN_AGENT_WINDOW_S:
+            return WindowDecision(False, "more than 24 h: only an agent may reply (HUMAN_AGENT)")
+        return WindowDecision(False, "more than 7 days since the shopper's last message")
+
+    def close(self) -> None:
+        self._bot.close()
+
+
+def _media(kind: str, url: str) -> dict[str, Any]:
+    kind = MEDIA_TYPES.get(kind, "file")
+    return {"attachment": {"type": kind, "payload": {"url": url, "is_reusable": True}}}
+
+
+def _text_messages(text: str, reply: Reply) -> list[dict[str, Any]]:
+    buttons, call = reply.buttons, reply.call
+    if not buttons and not call:
+        return [{"text": t} for t in split_text(text, TEXT_LIMIT)]
+    if call or any(b.kind != "reply" for b in buttons):
+        template = _template_buttons(buttons, call)
+        if template is not None:
+            parts = split_text(text, TEXT_LIMIT, last_limit=TEMPLATE_TEXT_MAX) or [CALL_MARK]
+            last = {"template_type": "button", "text": parts[-1], "buttons": template}
+            tail = {"attachment": {"type": "template", "payload": last}}
+            return [*({"text": t} for t in parts[:-1]), tail]
+    elif len(buttons) <= QUICK_REPLIES_MAX:
+        titled = all(_fits(b.title) for b in buttons)
+        footer = "" if titled else numbered_options(buttons)
+        parts = split_with_footer(text, footer, TEXT_LIMIT) or [numbered_options(buttons)]
+        quick = [
+            {"content_type": "text", "title": b.title if titled else str(i), "payload": _payload(b)}
+            for i, b in enumerate(buttons, start=1)
+        ]
+        return [*({"text": t} for t in parts[:-1]), {"text": parts[-1], "quick_replies": quick}]
+    parts = split_with_footer(text, numbered_options(buttons, call), TEXT_LIMIT)
+    return [{"text": t} for t in parts]
+
+
+def _template_buttons(buttons: tuple[Button, ...], call: str | None) -> list[dict[str, Any]] | None:
+    """postback / web_url / phone_number buttons, or None if they do not all fit."""
+    out: list[dict[str, Any]] = []
+    for b in buttons:
+        if not _fits(b.title):
+            return None
+        if b.kind == "reply":
+            out.append({"type": "postback", "title": b.title, "payload": _payload(b)})
+        elif b.kind == "url" and b.payload.startswith(("https://", "http://")):
+            out.append({"type": "web_url", "title": b.title, "url": b.payload})
+        elif b.kind == "call" and _E164.match(_e164(b.payload)):
+            out.append({"type": "phone_number", "title": b.title, "payload": _e164(b.payload)})
+        else:
+            return None
+    if call:
+        if not _E164.match(_e164(call)):
+            return None
+        out.append(
+            {"type": "phone_number", "title": f"{CALL_MARK} {_e164(call)}", "payload": _e164(call)}
+        )
+    return out if len(out) <= TEMPLATE_BUTTONS_MAX else None
+
+
+def _fits(title: str) -> bool:
+    return 0 < utf16_len(title) <= TITLE_MAX
+
+
+def _payload(button: Button) -> str:
+    return button.payload if len(button.payload) <= PAYLOAD_MAX else short_payload(button.payload)
+
+
+def _e164(number: str) -> str:
+    """'+48 (22) 123-45-67' → '+48221234567'; the Send API wants digits after '+'."""
+    digits = re.sub(r"\D", "", number)
+    return f"+{digits}" if number.strip().startswith("+") else digits

@@ -1,0 +1,126 @@
+"""Which adapters exist and how the environment turns them on.
+
+`build_adapters(env)` reads the DESIGN.md variable names. A channel whose secret is missing (or
+malformed) is disabled with one message naming the variable to set; the other channels still
+start. Messages never contain a secret's value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from adapters.base import Adapter
+from adapters.graph import DEFAULT_VERSION
+from adapters.messenger import MessengerAdapter, MessengerConfig
+from adapters.telegram import SECRET_RE, TelegramAdapter, TelegramConfig
+from adapters.whatsapp import WhatsAppAdapter, WhatsAppConfig
+
+logger = logging.getLogger(__name__)
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "whatsapp": WhatsAppAdapter,
+    "messenger": MessengerAdapter,
+    "telegram": TelegramAdapter,
+}
+# Optional: twilio/quick-reply templates by button count, "1=HX…,2=HX…,3=HX…" (docs/adapters.md).
+QUICK_REPLY_VAR = "TWILIO_QUICK_REPLY_CONTENT_SIDS"
+STATUS_PATH = "/webhooks/whatsapp/status"
+
+
+class SettingError(ValueError):
+    """A channel cannot start: the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class BuiltAdapters:
+    """The enabled adapters by channel, and for each disabled channel the reason."""
+
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    disabled: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+
+
+def _required(env: Mapping[str, str], channel: str, *names: str) -> list[str]:
+    missing = [n for n in names if not env.get(n, "").strip()]
+    if missing:
+        raise SettingError(f"{channel} disabled: set {', '.join(missing)}")
+    return [env[n].strip() for n in names]
+
+
+def whatsapp_config(env: Mapping[str, str]) -> WhatsAppConfig:
+    sid, token, sender = _required(
+        env, "whatsapp", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"
+    )
+    number = sender.removeprefix("whatsapp:")
+    if not number.startswith("+") or not number[1:].isdigit():
+        raise SettingError("whatsapp disabled: TWILIO_WHATSAPP_FROM must be like whatsapp:+1202…")
+    public = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    return WhatsAppConfig(
+        account_sid=sid,
+        auth_token=token,
+        from_number="whatsapp:" + number,
+        api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+        quick_reply_sids=quick_reply_sids(env.get(QUICK_REPLY_VAR, "")),
+        status_callback_url=public + STATUS_PATH if public else None,
+    )
+
+
+def quick_reply_sids(value: str) -> dict[int, str]:
+    """'1=HXa,3=HXc' → {1: 'HXa', 3: 'HXc'}; a malformed item disables the channel."""
+    sids: dict[int, str] = {}
+    for item in filter(None, (p.strip() for p in value.split(","))):
+        count, _, sid = item.partition("=")
+        if not count.strip().isdigit() or not sid.strip().startswith("HX"):
+            raise SettingError(
+                f"whatsapp disabled: {QUICK_REPLY_VAR} items must look like 2=HX…, got {item!r}"
+            )
+        sids[int(count)] = sid.strip()
+    return sids
+
+
+def messenger_config(env: Mapping[str, str]) -> MessengerConfig:
+    secret, token, verify = _required(
+        env, "messenger", "MESSENGER_APP_SECRET", "MESSENGER_PAGE_TOKEN", "MESSENGER_VERIFY_TOKEN"
+    )
+    return MessengerConfig(
+        app_secret=secret,
+        page_token=token,
+        verify_token=verify,
+        graph_base_url=env.get("GRAPH_API_BASE_URL") or None,
+        api_version=(env.get("GRAPH_API_VERSION") or DEFAULT_VERSION).removeprefix("v"),
+    )
+
+
+def telegram_config(env: Mapping[str, str]) -> TelegramConfig:
+    token, secret = _required(env, "telegram", "TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN")
+    if not SECRET_RE.match(secret):
+        raise SettingError(
+            "telegram disabled: TELEGRAM_SECRET_TOKEN must be 1-256 of A-Z a-z 0-9 _ -"
+        )
+    return TelegramConfig(
+        bot_token=token, secret_token=secret, api_base_url=env.get("TELEGRAM_API_BASE_URL") or None
+    )
+
+
+FACTORIES: dict[str, Callable[[Mapping[str, str]], Adapter]] = {
+    "whatsapp": lambda env: WhatsAppAdapter(whatsapp_config(env)),
+    "messenger": lambda env: MessengerAdapter(messenger_config(env)),
+    "telegram": lambda env: TelegramAdapter(telegram_config(env)),
+}
+
+
+def build_adapters(env: Mapping[str, str]) -> BuiltAdapters:
+    """Every channel whose settings are complete; one log line per disabled channel."""
+    built = BuiltAdapters()
+    for channel, factory in FACTORIES.items():
+        try:
+            built.adapters[channel] = factory(env)
+        except SettingError as exc:
+            built.disabled[channel] = str(exc)
+            logger.warning("channel_disabled channel=%s reason=%s", channel, exc)
+    return built

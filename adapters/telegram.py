@@ -1,0 +1,216 @@
+"""Telegram: the webhook secret header, `Update.de_json`, inline keyboards, sending through
+python-telegram-bot's `Bot` (see `adapters.telegram_send` for the sync facade).
+
+Text goes out as plain text, without parse_mode: nothing a shopper typed (names, echoed
+answers) can ever be read as HTML or MarkdownV2. Buttons become an inline keyboard;
+callback_data over 64 bytes is replaced by `short_payload`, which the engine accepts.
+https://core.telegram.org/bots/api#sendmessage
+https://core.telegram.org/bots/api#inlinekeyboardbutton
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup, Update
+
+from adapters.base import (
+    HttpReply,
+    Outgoing,
+    ParseError,
+    ParseResult,
+    SendResult,
+    Sent,
+    WebhookRequest,
+    WindowDecision,
+    parse_error_reply,
+)
+from adapters.redact import protect
+from adapters.shape import ShapeError, load_json
+from adapters.telegram_events import check_shape, classify
+from adapters.telegram_send import SyncBot
+from adapters.text import CALL_MARK, numbered_options, split_with_footer, utf16_len, with_author
+from flows.messages import Button, Reply, short_payload
+
+TEXT_LIMIT = 4096  # sendMessage: 1-4096 characters after entities parsing
+CALLBACK_DATA_MAX = 64  # bytes, InlineKeyboardButton.callback_data
+KEYBOARD_MAX = 100  # inline keyboard buttons per message (Telegram's practical cap)
+ROW_TITLE_MAX = 12  # short titles share a row, up to three per row
+URL_SCHEMES = ("https://", "http://", "tg://")  # tel: is refused for inline URL buttons
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # setWebhook secret_token
+MEDIA_METHODS = {"image": "sendPhoto", "video": "sendVideo", "audio": "sendAudio"}
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    """Telegram settings; the bot token and the webhook secret never appear in repr."""
+
+    bot_token: str = field(repr=False)
+    secret_token: str = field(repr=False)
+    api_base_url: str | None = None  # PTB base_url, e.g. http://127.0.0.1:8081/bot
+    connect_timeout_s: float = 3.05
+    read_timeout_s: float = 10.0
+
+
+class TelegramAdapter:
+    """Telegram: verify, parse, render, send, typing; no window (a bot may always write)."""
+
+    channel = "telegram"
+
+    def __init__(self, config: TelegramConfig) -> None:
+        self.config = config
+        protect(config.bot_token, config.secret_token)
+        self._bot = SyncBot(
+            config.bot_token, config.api_base_url, config.connect_timeout_s, config.read_timeout_s
+        )
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """X-Telegram-Bot-Api-Secret-Token equals the secret given to setWebhook (constant time)."""
+        header = request.header("X-Telegram-Bot-Api-Secret-Token")
+        if header is None:
+            return False
+        return hmac.compare_digest(header.encode("utf-8"), self.config.secret_token.encode("utf-8"))
+
+    def handshake(self, request: WebhookRequest) -> HttpReply | None:
+        return None
+
+    def parse(self, request: WebhookRequest) -> ParseResult | ParseError:
+        try:
+            raw = check_shape(load_json(request.body))
+        except ShapeError as exc:
+            return exc.as_value()
+        try:
+            update = Update.de_json(dict(raw), None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return ParseError("update", f"not a Telegram update ({type(exc).__name__})")
+        return classify(update, raw, request.received_at)
+
+    def webhook_reply(self, result: ParseResult | ParseError) -> HttpReply:
+        """200; a button press is answered in the response itself (no extra API call)."""
+        if isinstance(result, ParseError):
+            return parse_error_reply(result)
+        for inbound in result.inbound:
+            query_id = inbound.extra("callback_query_id")
+            if query_id:
+                body = {"method": "answerCallbackQuery", "callback_query_id": query_id}
+                return HttpReply(200, _json(body), "application/json")
+        return HttpReply(200, "")
+
+    # ---- render ----
+
+    def render(
+        self, reply: Reply, to: str, window: WindowDecision | None = None
+    ) -> tuple[Outgoing, ...]:
+        """Media first, then text parts of ≤ 4,096; the inline keyboard on the last part."""
+        payloads: list[dict[str, Any]] = [
+            {"method": MEDIA_METHODS.get(m.kind, "sendDocument"), "url": m.url} for m in reply.media
+        ]
+        text = with_author(reply.text, reply.author)
+        keyboard, footer = _keyboard(reply.buttons, reply.call)
+        parts = split_with_footer(text, footer, TEXT_LIMIT)
+        if keyboard and not parts:
+            parts = [numbered_options(reply.buttons)]
+        for i, part in enumerate(parts, start=1):
+            payload: dict[str, Any] = {"method": "sendMessage", "text": part}
+            if keyboard and i == len(parts):
+                payload["reply_markup"] = {"inline_keyboard": keyboard}
+            payloads.append(payload)
+        return tuple(
+            Outgoing(self.channel, to, p, part=i, parts=len(payloads))
+            for i, p in enumerate(payloads, start=1)
+        )
+
+    # ---- send ----
+
+    def send(self, out: Outgoing) -> SendResult:
+        action = _SENDERS[out.payload["method"]]
+        result, failure = self._bot.call(lambda bot: action(bot, out.to, out.payload))
+        if failure is not None:
+            return failure
+        return Sent(str(getattr(result, "message_id", "") or ""))
+
+    def typing(self, to: str) -> SendResult | None:
+        """sendChatAction typing: shown for 5 s or until the next message."""
+        _, failure = self._bot.call(lambda bot: bot.send_chat_action(int(to), "typing"))
+        return failure or Sent("")
+
+    def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> SendResult:
+        """Stop the button's spinner, when `webhook_reply` could not (e.g. a replayed update)."""
+        _, failure = self._bot.call(lambda bot: bot.answer_callback_query(callback_query_id, text))
+        return failure or Sent("")
+
+    def window(
+        self, last_inbound_at: float | None, now: float, author: str = "bot"
+    ) -> WindowDecision:
+        """Telegram has no messaging window; a blocked bot shows up as `Unreachable` or 403."""
+        return WindowDecision(True, "Telegram has no messaging window")
+
+    def close(self) -> None:
+        self._bot.close()
+
+
+def _keyboard(
+    buttons: tuple[Button, ...], call: str | None
+) -> tuple[list[list[dict[str, str]]], str]:
+    """Inline keyboard rows, and the text footer for what cannot be a button (calls)."""
+    if len(buttons) > KEYBOARD_MAX:
+        return [], numbered_options(buttons, call)
+    keys: list[dict[str, str]] = []
+    lines: list[str] = []
+    for b in buttons:
+        if b.kind == "reply":
+            keys.append({"text": b.title, "callback_data": callback_data(b.payload)})
+        elif b.kind == "url" and b.payload.startswith(URL_SCHEMES):
+            keys.append({"text": b.title, "url": b.payload})
+        else:  # a phone number (or an odd URL) cannot be an inline button: show it in the text
+            lines.append(
+                f"{CALL_MARK} {b.title}: {b.payload}"
+                if b.kind == "call"
+                else f"{b.title}: {b.payload}"
+            )
+    if call:
+        lines.append(f"{CALL_MARK} {call}")
+    width = 3 if all(utf16_len(k["text"]) <= ROW_TITLE_MAX for k in keys) else 1
+    rows = [keys[i : i + width] for i in range(0, len(keys), width)]
+    return rows, "\n".join(lines)
+
+
+def callback_data(payload: str) -> str:
+    """The payload if it fits 64 bytes, else its `short_payload` stand-in."""
+    return (
+        payload if 0 < len(payload.encode("utf-8")) <= CALLBACK_DATA_MAX else short_payload(payload)
+    )
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _send_text(bot: Bot, to: str, p: dict[str, Any]) -> Awaitable[Any]:
+    markup = p.get("reply_markup")
+    keyboard = InlineKeyboardMarkup.de_json(markup, None) if markup else None
+    return bot.send_message(int(to), p["text"], reply_markup=keyboard)
+
+
+def _send_media(method: str) -> Callable[[Bot, str, dict[str, Any]], Awaitable[Any]]:
+    def send(bot: Bot, to: str, p: dict[str, Any]) -> Awaitable[Any]:
+        call = {
+            "sendPhoto": bot.send_photo,
+            "sendVideo": bot.send_video,
+            "sendAudio": bot.send_audio,
+            "sendDocument": bot.send_document,
+        }[method]
+        return call(int(to), p["url"])
+
+    return send
+
+
+_SENDERS: dict[str, Callable[[Bot, str, dict[str, Any]], Awaitable[Any]]] = {
+    "sendMessage": _send_text,
+    **{m: _send_media(m) for m in ("sendPhoto", "sendVideo", "sendAudio", "sendDocument")},
+}

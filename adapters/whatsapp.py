@@ -1,0 +1,347 @@
+"""WhatsApp through Twilio: verify X-Twilio-Signature, parse the form, render, send.
+
+Twilio posts one message (or one status callback) per request as a form. Buttons become a
+numbered list the shopper answers with "1", "2"..., or, when TWILIO_QUICK_REPLY_CONTENT_SIDS
+names a twilio/quick-reply template for that many buttons, real quick-reply buttons.
+https://www.twilio.com/docs/messaging/guides/webhook-request
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl, urlsplit
+
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from adapters.base import (
+    DAY_S,
+    HttpReply,
+    Ignored,
+    Outgoing,
+    ParseError,
+    ParseResult,
+    SendResult,
+    Sent,
+    StatusUpdate,
+    WebhookRequest,
+    WindowDecision,
+    parse_error_reply,
+)
+from adapters.text import cap_inbound, numbered_options, split_text, split_with_footer, with_author
+from adapters.twilio_send import RoutedHttpClient, classify_exception, failure_for_code
+from flows.messages import Attachment, Inbound, Location, Reply, Shopper, short_payload
+
+# https://www.twilio.com/docs/api/errors/21617: Body is at most 1,600 characters.
+BODY_LIMIT = 1600
+# https://www.twilio.com/docs/content/twilio-quick-reply: body ≤ 1,024 characters, 3 buttons
+# in session without approval; WhatsApp titles ≤ 20 characters, ids ≤ 200.
+TEMPLATE_BODY_LIMIT = 1024
+TEMPLATE_BUTTONS_MAX = 3
+TEMPLATE_TITLE_MAX = 20
+TEMPLATE_ID_MAX = 200
+# https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-session
+SESSION_WINDOW_S = DAY_S
+PREFIX = "whatsapp:"
+# Form fields consumed or of no use downstream; anything else goes to Inbound.extras.
+_KNOWN = frozenset(
+    (
+        *("MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "ApiVersion", "SmsStatus"),
+        *("NumSegments", "NumMedia", "ReferralNumMedia", "To", "From", "WaId", "ProfileName"),
+        *("Body", "MessageType", "Latitude", "Longitude", "Address", "Label"),
+        *("ButtonText", "ButtonPayload", "ListId", "ListTitle"),
+    )
+)
+
+
+def strip_prefix(address: str) -> str:
+    return address.removeprefix(PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatsAppConfig:
+    """Twilio settings; the auth token never appears in repr."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str  # "whatsapp:+1202..."
+    api_base_url: str | None = None
+    quick_reply_sids: Mapping[int, str] = field(default_factory=dict)  # button count → HX…
+    status_callback_url: str | None = None
+    connect_timeout_s: float = 3.05
+    read_timeout_s: float = 10.0
+
+
+def _form(body: bytes) -> list[tuple[str, str]]:
+    """Decode a Twilio form exactly: blank values kept, '%2B' is '+', '+' is a space."""
+    text = body.decode("utf-8")
+    return parse_qsl(text, keep_blank_values=True, strict_parsing=True) if text else []
+
+
+class _Params(dict[str, list[str]]):
+    """A multi-dict with `getall`, the shape RequestValidator reads repeated keys from."""
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
+class WhatsAppAdapter:
+    """WhatsApp via Twilio: verify, parse, render, send, window."""
+
+    channel = "whatsapp"
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        self.config = config
+        self._validator = RequestValidator(config.auth_token)
+        self._http = RoutedHttpClient(
+            config.api_base_url, config.connect_timeout_s, config.read_timeout_s
+        )
+        self._client = Client(config.account_sid, config.auth_token, http_client=self._http)
+
+    # ---- verify ----
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """X-Twilio-Signature over the public URL and the sorted params (or bodySHA256)."""
+        signature = request.header("X-Twilio-Signature")
+        if not signature:
+            return False
+        try:
+            if "bodySHA256" in dict(parse_qsl(urlsplit(request.url).query)):
+                payload: str | _Params = request.body.decode("utf-8")
+            else:
+                payload = _Params()
+                for key, value in _form(request.body):
+                    payload.setdefault(key, []).append(value)
+        except ValueError:  # not UTF-8 or not a form: it cannot carry a valid signature
+            return False
+        return bool(self._validator.validate(request.url, payload, signature))
+
+    def handshake(self, request: WebhookRequest) -> HttpReply | None:
+        return None
+
+    # ---- parse ----
+
+    def parse(self, request: WebhookRequest) -> ParseResult | ParseError:
+        try:
+            params = self._params(request)
+        except ValueError:
+            return ParseError("body", "not a UTF-8 form or JSON object")
+        if not params:
+            return ParseError("body", "empty body")
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        if not sid:
+            return ParseError("MessageSid", "missing")
+        if "MessageStatus" in params:
+            return ParseResult(statuses=(self._status(sid, params, request.received_at),))
+        sender = params.get("From", "")
+        if not sender:
+            return ParseError("From", "missing")
+        kind = params.get("MessageType") or _guess_type(params)
+        if kind in ("unsupported", "reaction"):
+            return ParseResult(ignored=(Ignored(kind, strip_prefix(sender)),))
+        build = _BUILDERS.get(kind, _text)
+        try:
+            inbound = build(params, self._base(sid, sender, params, request.received_at))
+        except ValueError as exc:
+            return ParseError(str(exc), "not a number")
+        return ParseResult(inbound=(inbound,))
+
+    def _params(self, request: WebhookRequest) -> dict[str, str]:
+        content_type = (request.header("Content-Type") or "").lower()
+        if "json" in content_type and request.body.strip():
+            data = json.loads(request.body.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            return {str(k): str(v) for k, v in data.items() if v is not None}
+        return dict(_form(request.body))
+
+    def _status(self, sid: str, params: Mapping[str, str], now: float) -> StatusUpdate:
+        code = params.get("ErrorCode") or None
+        number = int(code) if code and code.isdigit() else None
+        return StatusUpdate(
+            channel=self.channel,
+            message_id=sid,
+            status=params["MessageStatus"],
+            error_code=code,
+            failure=failure_for_code(number) if code else None,
+            recipient=strip_prefix(params.get("To", "")) or None,
+            timestamp=now,
+        )
+
+    def _base(self, sid: str, sender: str, params: Mapping[str, str], now: float) -> Inbound:
+        number = strip_prefix(sender)
+        text, capped = cap_inbound(params.get("Body", ""))
+        extras = [(k, v) for k, v in params.items() if v and k not in _KNOWN and not _media_key(k)]
+        return Inbound(
+            channel=self.channel,
+            conversation=number,
+            message_id=sid,
+            shopper=Shopper(id=number, name=params.get("ProfileName") or None, phone=number),
+            text=text,
+            timestamp=now,
+            extras=(*extras, *capped),
+        )
+
+    # ---- reply to the webhook ----
+
+    def webhook_reply(self, result: ParseResult | ParseError) -> HttpReply:
+        """Empty TwiML: replies go out through the API, after the queue."""
+        if isinstance(result, ParseError):
+            return parse_error_reply(result)
+        return HttpReply(200, "<Response/>", "text/xml")
+
+    # ---- render ----
+
+    def render(
+        self, reply: Reply, to: str, window: WindowDecision | None = None
+    ) -> tuple[Outgoing, ...]:
+        """Media first, then the text in ≤ 1,600-character parts; the options on the last."""
+        payloads: list[dict[str, object]] = [{"media_url": [m.url]} for m in reply.media]
+        text = with_author(reply.text, reply.author)
+        sid = self._template_sid(reply)
+        if sid is not None:
+            call = numbered_options((), reply.call)
+            parts = (
+                split_with_footer(text, call, BODY_LIMIT) if call else split_text(text, BODY_LIMIT)
+            )
+            pieces = split_text(parts[-1], TEMPLATE_BODY_LIMIT)
+            texts = [*parts[:-1], *pieces]
+            payloads += [{"body": t} for t in texts[:-1]]
+            payloads.append({"content_sid": sid, "content_variables": _variables(texts[-1], reply)})
+        else:
+            options = numbered_options(reply.buttons, reply.call)
+            payloads += [{"body": t} for t in split_with_footer(text, options, BODY_LIMIT)]
+        return tuple(
+            Outgoing(self.channel, to, p, part=i, parts=len(payloads))
+            for i, p in enumerate(payloads, start=1)
+        )
+
+    def _template_sid(self, reply: Reply) -> str | None:
+        buttons = reply.buttons
+        fits = (
+            0 < len(buttons) <= TEMPLATE_BUTTONS_MAX
+            and reply.text.strip()
+            and all(b.kind == "reply" and len(b.title) <= TEMPLATE_TITLE_MAX for b in buttons)
+        )
+        return self.config.quick_reply_sids.get(len(buttons)) if fits else None
+
+    # ---- send ----
+
+    def send(self, out: Outgoing) -> SendResult:
+        kwargs = dict(out.payload)
+        if self.config.status_callback_url:
+            kwargs["status_callback"] = self.config.status_callback_url
+        try:
+            message = self._client.messages.create(
+                to=PREFIX + strip_prefix(out.to), from_=self.config.from_number, **kwargs
+            )
+        except Exception as exc:  # classified into a value; unknown kinds re-raise
+            return classify_exception(exc, self._http)
+        return Sent(str(message.sid))
+
+    def typing(self, to: str) -> SendResult | None:
+        return None  # Twilio's WhatsApp API has no typing indicator in messages.create
+
+    # ---- window ----
+
+    def window(
+        self, last_inbound_at: float | None, now: float, author: str = "bot"
+    ) -> WindowDecision:
+        """Free-form only within 24 h of the shopper's last message; then a template only."""
+        if last_inbound_at is None:
+            return WindowDecision(
+                False, "the shopper has not written yet: template only", needs_template=True
+            )
+        if now - last_inbound_at < SESSION_WINDOW_S:
+            return WindowDecision(True, "within the 24 h WhatsApp session")
+        return WindowDecision(
+            False,
+            "more than 24 h since the shopper's last message: template only",
+            needs_template=True,
+        )
+
+    def close(self) -> None:
+        if self._http.session is not None:
+            self._http.session.close()
+
+
+def _variables(body: str, reply: Reply) -> str:
+    """ContentVariables for the quick-reply layout: {{1}} body, {{2k}} title k, {{2k+1}} id k."""
+    values = {"1": body}
+    for k, button in enumerate(reply.buttons, start=1):
+        payload = button.payload
+        values[str(2 * k)] = button.title
+        values[str(2 * k + 1)] = (
+            payload if len(payload) <= TEMPLATE_ID_MAX else short_payload(payload)
+        )
+    return json.dumps(values, ensure_ascii=False)
+
+
+def _media_key(name: str) -> bool:
+    return name.startswith(("MediaUrl", "MediaContentType"))
+
+
+def _guess_type(params: Mapping[str, str]) -> str:
+    if "Latitude" in params:
+        return "location"
+    if params.get("ButtonPayload"):
+        return "button"
+    if params.get("ListId"):
+        return "interactive"
+    return "media" if params.get("NumMedia", "0") not in ("", "0") else "text"
+
+
+def _text(params: Mapping[str, str], base: Inbound) -> Inbound:
+    if params.get("NumMedia", "0") not in ("", "0"):
+        return _media(params, base)
+    return base
+
+
+def _media(params: Mapping[str, str], base: Inbound) -> Inbound:
+    count = int(params.get("NumMedia") or 0)
+    attachments = []
+    for i in range(count):
+        url = params.get(f"MediaUrl{i}")
+        if url:
+            mime = params.get(f"MediaContentType{i}") or None
+            attachments.append(Attachment(_media_kind(mime), url, mime))
+    return replace(base, kind="media", attachments=tuple(attachments))
+
+
+def _media_kind(mime: str | None) -> str:
+    major = (mime or "").split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "file"
+
+
+def _location(params: Mapping[str, str], base: Inbound) -> Inbound:
+    try:
+        lat, lon = float(params["Latitude"]), float(params["Longitude"])
+    except (KeyError, ValueError) as exc:
+        raise ValueError("Latitude/Longitude") from exc
+    place = Location(
+        lat, lon, name=params.get("Label") or None, address=params.get("Address") or None
+    )
+    return replace(base, kind="location", location=place)
+
+
+def _button(params: Mapping[str, str], base: Inbound) -> Inbound:
+    """Route on ButtonPayload (quick reply) or ListId (list picker), never on the shown text."""
+    payload = params.get("ButtonPayload") or params.get("ListId") or params.get("Body", "")
+    shown = params.get("ButtonText") or params.get("ListTitle") or base.text
+    return replace(base, kind="button", payload=payload, text=shown)
+
+
+_BUILDERS: dict[str, Callable[[Mapping[str, str], Inbound], Inbound]] = {
+    "text": _text,
+    "image": _media,
+    "video": _media,
+    "audio": _media,
+    "document": _media,
+    "sticker": _media,
+    "media": _media,
+    "location": _location,
+    "button": _button,
+    "interactive": _button,
+}

@@ -1,0 +1,39 @@
+"""Adapters built with the fixtures' fake secrets; each test gets fresh ones and closes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from adapter_helpers import messenger_config, telegram_config, whatsapp_config
+
+from adapters.messenger import MessengerAdapter
+from adapters.telegram import TelegramAdapter
+from adapters.whatsapp import WhatsAppAdapter
+
+
+@pytest.fixture
+def whatsapp() -> Iterator[WhatsAppAdapter]:
+    adapter = WhatsAppAdapter(whatsapp_config())
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def messenger() -> Iterator[MessengerAdapter]:
+    adapter = MessengerAdapter(messenger_config())
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramAdapter]:
+    adapter = TelegramAdapter(telegram_config())
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def adapters(whatsapp, messenger, telegram) -> dict[str, object]:
+    """By the manifest's platform name."""
+    return {"twilio": whatsapp, "messenger": messenger, "telegram": telegram}
