@@ -27,14 +27,13 @@ from flows.messages import (
     StepLimitReached,
     VariantAssigned,
 )
-from flows.model import ButtonSpec, Flow, Node
+from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node
 from flows.services import CallRequest, CallResponse, NoServices, Services
 from flows.split import choose_variant
 from flows.state import ConversationState
 from flows.step_context import build_context, render_body, render_buttons
 
 MAX_HOPS = 50  # nodes one message may pass through; the validator rejects loops that never wait
-PERSON_PAYLOAD = "person"
 FALLBACK_TEXT_LIMIT = 200
 NO_SERVICES = NoServices()
 
@@ -133,9 +132,9 @@ class _Run:
     def _answer(self, node: Node) -> None:
         settings = self.flow.settings
         text, payload = self.inbound.text, self.inbound.payload
-        buttons = self._choices(node)
-        chosen = match_button(text, payload, buttons, fuzzy=None)
-        if chosen is None and text and not payload:
+        typed = bool(text) and not payload
+        chosen = match_button(text, payload, node.choices, fuzzy=None)
+        if chosen is None and typed:
             intent = match_intent(
                 text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
             )
@@ -144,27 +143,23 @@ class _Run:
                 self.misses = self.retries = 0
                 self.enter(intent.goto)
                 return
-            chosen = match_button(text, None, buttons, fuzzy=settings.fuzzy_threshold)
-        if chosen is not None:
-            self._choose(node, chosen)
-            return
-        if node.ask is not None and (text or not payload):
+            if node.ask is None:
+                chosen = match_button(text, None, node.choices, fuzzy=settings.fuzzy_threshold)
+        if chosen is None and node.ask is not None and typed:
             ok, value = check_answer(text, node.ask.validation)
             if ok and (node.next or not node.buttons):
                 self._save(node, node.ask.variable, value)
                 self.enter(node.next)
                 return
-            if text:
+            # Not a valid answer: perhaps a misspelt suggestion button ("fiev" for "5")?
+            chosen = match_button(text, None, node.choices, fuzzy=settings.fuzzy_threshold)
+            if chosen is None:
                 self._invalid(node)
                 return
+        if chosen is not None:
+            self._choose(node, chosen)
+            return
         self._fallback(node)
-
-    def _choices(self, node: Node) -> tuple[ButtonSpec, ...]:
-        buttons = tuple(b for b in node.buttons if b.kind == "reply")
-        person = self.flow.settings.person_button
-        if person and node.id != person.goto and all(b.goto != person.goto for b in buttons):
-            buttons += (ButtonSpec(person.title, PERSON_PAYLOAD, person.goto, person.title),)
-        return buttons
 
     def _choose(self, node: Node, button: ButtonSpec) -> None:
         self.misses = self.retries = 0
@@ -269,8 +264,10 @@ class _Run:
             expects = "choice"
         if prefix:
             text = f"{prefix}\n\n{text}" if text else prefix
+        buttons = node.shown
         links = tuple(b for b in node.buttons if b.kind != "reply")
-        buttons = render_buttons(self._choices(node) + links, self.context)
+        if links:
+            buttons += render_buttons(links, self.context)
         self.replies.append(Reply(text, buttons=buttons, expects=expects))  # type: ignore[arg-type]
 
     def _call(self, node: Node) -> str | None:
@@ -303,7 +300,7 @@ class _Run:
             if case.when is None:
                 return case.goto
             try:
-                if case.when(**self.context):
+                if case.when(self.context):
                     return case.goto
             except Exception:  # an expression failing on this shopper's data is simply false
                 continue

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from flows.checks import check_graph
 from flows.diagnostics import Diagnostic, Diagnostics, FlowError, did_you_mean
-from flows.matching import normalise
-from flows.model import Flow, Intent, Node, PersonButton, Settings, Text
+from flows.messages import Button
+from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Intent, Node, PersonButton, Settings, Text
 from flows.node_reader import NodeFacts, Ref, read_node, read_text
+from flows.normalise import normalise
 from flows.templates import compile_template
 from flows.yamlsrc import Wild, load_yaml, plain
 
@@ -94,6 +95,7 @@ def check_text(
         check_graph(nodes, settings, intents, facts, diags)
     if diags.errors or settings is None:
         return CheckResult(None, tuple(diags.sorted()))
+    nodes = _with_choices(nodes, settings)
     raw = {k: plain(root.value[k]) for k in ("hours", "experiments", "queues") if k in root.value}
     flow = Flow(
         file=file,
@@ -107,6 +109,21 @@ def check_text(
         raw=MappingProxyType(raw),
     )
     return CheckResult(flow, tuple(diags.sorted()))
+
+
+def _with_choices(nodes: dict[str, Node], settings: Settings) -> dict[str, Node]:
+    """Each waiting node's choices, with the person button added where it is not already."""
+    person = settings.person_button
+    out = {}
+    for node_id, node in nodes.items():
+        choices = tuple(b for b in node.buttons if b.kind == "reply")
+        wants_person = node.waits and person and node_id != person.goto
+        if wants_person and all(b.goto != person.goto for b in choices):  # type: ignore[union-attr]
+            extra = ButtonSpec(person.title, PERSON_PAYLOAD, person.goto, person.title)  # type: ignore[union-attr]
+            choices += (extra,)
+        shown = tuple(Button(b.title, b.payload) for b in choices)
+        out[node_id] = replace(node, choices=choices, shown=shown)
+    return out
 
 
 def _read_nodes(root: Wild, facts: NodeFacts) -> dict[str, Node]:

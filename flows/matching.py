@@ -8,30 +8,20 @@ because a wrong guess costs the shopper more than a "sorry, which one?".
 from __future__ import annotations
 
 import re
-import unicodedata
-from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from flows.messages import SHORT_PAYLOAD_PREFIX, short_payload
 from flows.model import ButtonSpec, Intent, Validation
+from flows.normalise import normalise
 
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _NUMBER_CHOICE = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)]?\s*$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{7,22}$")
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 AMBIGUITY_MARGIN = 4.0
 MAX_MATCH_CHARS = 200  # longer texts are not button titles; do not pay to fuzz-match them
-
-
-@lru_cache(maxsize=4096)
-def normalise(text: str) -> str:
-    """Casefolded, accents removed, punctuation collapsed: 'Ré-turns!' → 're turns'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", stripped.casefold()).strip()
 
 
 def match_button(
@@ -55,10 +45,10 @@ def match_button(
     wanted = normalise(text)
     if not wanted:
         return None
-    titles = [normalise(b.title) for b in buttons]
-    for button, title in zip(buttons, titles, strict=True):
-        if wanted == title:
+    for button in buttons:
+        if wanted == button.norm:
             return button
+    titles = [b.norm for b in buttons]
     return None if fuzzy is None else _fuzzy_pick(wanted, titles, buttons, fuzzy)
 
 
@@ -89,8 +79,8 @@ def match_intent(
     padded = f" {wanted} "
     if len(wanted.split()) <= keyword_max_words:
         for intent in intents:
-            for keyword in intent.keywords:
-                if f" {keyword} " in padded:
+            for keyword in intent.padded:
+                if keyword in padded:
                     return intent
     best: tuple[float, Intent] | None = None
     for intent in intents:

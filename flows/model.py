@@ -10,9 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flows.messages import Button
+from flows.normalise import normalise
 from flows.templates import Template
 
 Context = Mapping[str, Any]
+PERSON_PAYLOAD = "person"  # the payload of the "talk to a person" button added to questions
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +41,13 @@ class Value:
 
     literal: Any = None
     template: Template | None = None
-    expression: Callable[..., Any] | None = None
+    expression: Callable[[Context], Any] | None = None
     source: str = ""
 
     def evaluate(self, context: Context) -> Any:
         if self.expression is not None:
             try:
-                return self.expression(**context)
+                return self.expression(context)
             except Exception:  # sandbox violations and type errors alike: the value is unknown
                 return None
         if self.template is not None:
@@ -61,6 +64,11 @@ class ButtonSpec:
     assign: tuple[tuple[str, Value], ...] = ()
     kind: Literal["reply", "url", "call"] = "reply"
     url: Template | None = None
+    norm: str = ""  # the title folded for matching, filled in at construction
+
+    def __post_init__(self) -> None:
+        if not self.norm:
+            object.__setattr__(self, "norm", normalise(self.title))
 
 
 ValidationKind = Literal["regex", "number", "email", "phone", "one_of", "any"]
@@ -101,7 +109,7 @@ class CallSpec:
 @dataclass(frozen=True, slots=True)
 class Case:
     goto: str
-    when: Callable[..., Any] | None = None  # None: the `else` branch
+    when: Callable[[Context], Any] | None = None  # None: the `else` branch
     source: str = ""
 
 
@@ -141,6 +149,10 @@ class Node:
     handoff: HandoffSpec | None = None
     end: Literal["", "end", "stop"] = ""
     next: str | None = None
+    # Filled in by the loader once settings are known: the reply buttons a shopper may pick here
+    # (the node's own plus the person button), and the same as ready-made `Button`s.
+    choices: tuple[ButtonSpec, ...] = ()
+    shown: tuple[Button, ...] = ()
 
     @property
     def waits(self) -> bool:
@@ -171,6 +183,10 @@ class Intent:
     examples: tuple[str, ...]  # normalised example phrases for fuzzy matching
     goto: str
     line: int
+    padded: tuple[str, ...] = ()  # keywords with a space each side, for whole-word search
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "padded", tuple(f" {k} " for k in self.keywords))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.matching import normalise
 from flows.model import (
     AskSpec,
     ButtonSpec,
@@ -24,6 +23,7 @@ from flows.model import (
     Value,
     Variant,
 )
+from flows.normalise import normalise
 from flows.templates import TemplateProblem, compile_expression, compile_template, whole_expression
 from flows.yamlsrc import Pos, Wild, plain
 
