@@ -33,6 +33,11 @@ _LAST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
 )
 
 
+class FloodControl(TelegramError):
+    """A 429, raised before PTB builds its RetryAfter (which warns in 22.x while reading
+    `retry_after`); the raw body with `parameters.retry_after` is in the recorded response."""
+
+
 class RecordingRequest(HTTPXRequest):
     """HTTPXRequest that remembers the status and body of the calling task's last response."""
 
@@ -41,6 +46,8 @@ class RecordingRequest(HTTPXRequest):
         holder = _LAST.get()
         if holder is not None:
             holder["code"], holder["payload"] = code, payload
+            if code == 429:
+                raise FloodControl("Too Many Requests")
         return code, payload
 
 
