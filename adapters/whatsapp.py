@@ -1,16 +1,17 @@
-"""WhatsApp through Twilio: verify X-Twilio-Signature, parse the form, render, send.
+"""WhatsApp through Twilio: verify X-Twilio-Signature, parse (`adapters.whatsapp_events`),
+render, send through the twilio library (`adapters.twilio_send`).
 
-Twilio posts one message (or one status callback) per request as a form. Buttons become a
-numbered list the shopper answers with "1", "2"..., or, when TWILIO_QUICK_REPLY_CONTENT_SIDS
-names a twilio/quick-reply template for that many buttons, real quick-reply buttons.
-https://www.twilio.com/docs/messaging/guides/webhook-request
+Buttons become a numbered list the shopper answers with "1", "2"..., or, when
+TWILIO_QUICK_REPLY_CONTENT_SIDS names a twilio/quick-reply template for that many buttons,
+real quick-reply buttons (ContentSid + ContentVariables).
+https://www.twilio.com/docs/usage/webhooks/webhooks-security
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -19,20 +20,19 @@ from twilio.rest import Client
 from adapters.base import (
     DAY_S,
     HttpReply,
-    Ignored,
     Outgoing,
     ParseError,
     ParseResult,
     SendResult,
     Sent,
-    StatusUpdate,
     WebhookRequest,
     WindowDecision,
     parse_error_reply,
 )
-from adapters.text import cap_inbound, numbered_options, split_text, split_with_footer, with_author
-from adapters.twilio_send import RoutedHttpClient, classify_exception, failure_for_code
-from flows.messages import Attachment, Inbound, Location, Reply, Shopper, short_payload
+from adapters.text import numbered_options, split_text, split_with_footer, with_author
+from adapters.twilio_send import RoutedHttpClient, classify_exception
+from adapters.whatsapp_events import PREFIX, form_items, parse_params, strip_prefix
+from flows.messages import Reply, short_payload
 
 # https://www.twilio.com/docs/api/errors/21617: Body is at most 1,600 characters.
 BODY_LIMIT = 1600
@@ -44,20 +44,6 @@ TEMPLATE_TITLE_MAX = 20
 TEMPLATE_ID_MAX = 200
 # https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-session
 SESSION_WINDOW_S = DAY_S
-PREFIX = "whatsapp:"
-# Form fields consumed or of no use downstream; anything else goes to Inbound.extras.
-_KNOWN = frozenset(
-    (
-        *("MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "ApiVersion", "SmsStatus"),
-        *("NumSegments", "NumMedia", "ReferralNumMedia", "To", "From", "WaId", "ProfileName"),
-        *("Body", "MessageType", "Latitude", "Longitude", "Address", "Label"),
-        *("ButtonText", "ButtonPayload", "ListId", "ListTitle"),
-    )
-)
-
-
-def strip_prefix(address: str) -> str:
-    return address.removeprefix(PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +58,6 @@ class WhatsAppConfig:
     status_callback_url: str | None = None
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 10.0
-
-
-def _form(body: bytes) -> list[tuple[str, str]]:
-    """Decode a Twilio form exactly: blank values kept, '%2B' is '+', '+' is a space."""
-    text = body.decode("utf-8")
-    return parse_qsl(text, keep_blank_values=True, strict_parsing=True) if text else []
 
 
 class _Params(dict[str, list[str]]):
@@ -112,7 +92,7 @@ class WhatsAppAdapter:
                 payload: str | _Params = request.body.decode("utf-8")
             else:
                 payload = _Params()
-                for key, value in _form(request.body):
+                for key, value in form_items(request.body):
                     payload.setdefault(key, []).append(value)
         except ValueError:  # not UTF-8 or not a form: it cannot carry a valid signature
             return False
@@ -124,65 +104,12 @@ class WhatsAppAdapter:
     # ---- parse ----
 
     def parse(self, request: WebhookRequest) -> ParseResult | ParseError:
+        """One message or one status callback; a form, or a JSON object with the same fields."""
         try:
-            params = self._params(request)
+            params = _params(request)
         except ValueError:
             return ParseError("body", "not a UTF-8 form or JSON object")
-        if not params:
-            return ParseError("body", "empty body")
-        sid = params.get("MessageSid") or params.get("SmsSid")
-        if not sid:
-            return ParseError("MessageSid", "missing")
-        if "MessageStatus" in params:
-            return ParseResult(statuses=(self._status(sid, params, request.received_at),))
-        sender = params.get("From", "")
-        if not sender:
-            return ParseError("From", "missing")
-        kind = params.get("MessageType") or _guess_type(params)
-        if kind in ("unsupported", "reaction"):
-            return ParseResult(ignored=(Ignored(kind, strip_prefix(sender)),))
-        build = _BUILDERS.get(kind, _text)
-        try:
-            inbound = build(params, self._base(sid, sender, params, request.received_at))
-        except ValueError as exc:
-            return ParseError(str(exc), "not a number")
-        return ParseResult(inbound=(inbound,))
-
-    def _params(self, request: WebhookRequest) -> dict[str, str]:
-        content_type = (request.header("Content-Type") or "").lower()
-        if "json" in content_type and request.body.strip():
-            data = json.loads(request.body.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            return {str(k): str(v) for k, v in data.items() if v is not None}
-        return dict(_form(request.body))
-
-    def _status(self, sid: str, params: Mapping[str, str], now: float) -> StatusUpdate:
-        code = params.get("ErrorCode") or None
-        number = int(code) if code and code.isdigit() else None
-        return StatusUpdate(
-            channel=self.channel,
-            message_id=sid,
-            status=params["MessageStatus"],
-            error_code=code,
-            failure=failure_for_code(number) if code else None,
-            recipient=strip_prefix(params.get("To", "")) or None,
-            timestamp=now,
-        )
-
-    def _base(self, sid: str, sender: str, params: Mapping[str, str], now: float) -> Inbound:
-        number = strip_prefix(sender)
-        text, capped = cap_inbound(params.get("Body", ""))
-        extras = [(k, v) for k, v in params.items() if v and k not in _KNOWN and not _media_key(k)]
-        return Inbound(
-            channel=self.channel,
-            conversation=number,
-            message_id=sid,
-            shopper=Shopper(id=number, name=params.get("ProfileName") or None, phone=number),
-            text=text,
-            timestamp=now,
-            extras=(*extras, *capped),
-        )
+        return parse_params(params, request.received_at)
 
     # ---- reply to the webhook ----
 
@@ -267,6 +194,16 @@ class WhatsAppAdapter:
             self._http.session.close()
 
 
+def _params(request: WebhookRequest) -> dict[str, str]:
+    content_type = (request.header("Content-Type") or "").lower()
+    if "json" in content_type and request.body.strip():
+        data = json.loads(request.body.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return {str(k): str(v) for k, v in data.items() if v is not None}
+    return dict(form_items(request.body))
+
+
 def _variables(body: str, reply: Reply) -> str:
     """ContentVariables for the quick-reply layout: {{1}} body, {{2k}} title k, {{2k+1}} id k."""
     values = {"1": body}
@@ -277,71 +214,3 @@ def _variables(body: str, reply: Reply) -> str:
             payload if len(payload) <= TEMPLATE_ID_MAX else short_payload(payload)
         )
     return json.dumps(values, ensure_ascii=False)
-
-
-def _media_key(name: str) -> bool:
-    return name.startswith(("MediaUrl", "MediaContentType"))
-
-
-def _guess_type(params: Mapping[str, str]) -> str:
-    if "Latitude" in params:
-        return "location"
-    if params.get("ButtonPayload"):
-        return "button"
-    if params.get("ListId"):
-        return "interactive"
-    return "media" if params.get("NumMedia", "0") not in ("", "0") else "text"
-
-
-def _text(params: Mapping[str, str], base: Inbound) -> Inbound:
-    if params.get("NumMedia", "0") not in ("", "0"):
-        return _media(params, base)
-    return base
-
-
-def _media(params: Mapping[str, str], base: Inbound) -> Inbound:
-    count = int(params.get("NumMedia") or 0)
-    attachments = []
-    for i in range(count):
-        url = params.get(f"MediaUrl{i}")
-        if url:
-            mime = params.get(f"MediaContentType{i}") or None
-            attachments.append(Attachment(_media_kind(mime), url, mime))
-    return replace(base, kind="media", attachments=tuple(attachments))
-
-
-def _media_kind(mime: str | None) -> str:
-    major = (mime or "").split("/", 1)[0]
-    return major if major in ("image", "video", "audio") else "file"
-
-
-def _location(params: Mapping[str, str], base: Inbound) -> Inbound:
-    try:
-        lat, lon = float(params["Latitude"]), float(params["Longitude"])
-    except (KeyError, ValueError) as exc:
-        raise ValueError("Latitude/Longitude") from exc
-    place = Location(
-        lat, lon, name=params.get("Label") or None, address=params.get("Address") or None
-    )
-    return replace(base, kind="location", location=place)
-
-
-def _button(params: Mapping[str, str], base: Inbound) -> Inbound:
-    """Route on ButtonPayload (quick reply) or ListId (list picker), never on the shown text."""
-    payload = params.get("ButtonPayload") or params.get("ListId") or params.get("Body", "")
-    shown = params.get("ButtonText") or params.get("ListTitle") or base.text
-    return replace(base, kind="button", payload=payload, text=shown)
-
-
-_BUILDERS: dict[str, Callable[[Mapping[str, str], Inbound], Inbound]] = {
-    "text": _text,
-    "image": _media,
-    "video": _media,
-    "audio": _media,
-    "document": _media,
-    "sticker": _media,
-    "media": _media,
-    "location": _location,
-    "button": _button,
-    "interactive": _button,
-}
