@@ -29,6 +29,7 @@ from adapters.base import (
     WindowDecision,
     parse_error_reply,
 )
+from adapters.redact import protect
 from adapters.text import numbered_options, split_text, split_with_footer, with_author
 from adapters.twilio_send import RoutedHttpClient, classify_exception
 from adapters.whatsapp_events import PREFIX, form_items, parse_params, strip_prefix
@@ -74,6 +75,7 @@ class WhatsAppAdapter:
 
     def __init__(self, config: WhatsAppConfig) -> None:
         self.config = config
+        protect(config.auth_token)
         self._validator = RequestValidator(config.auth_token)
         self._http = RoutedHttpClient(
             config.api_base_url, config.connect_timeout_s, config.read_timeout_s
