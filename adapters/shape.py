@@ -7,6 +7,7 @@ Parsers call these helpers and let `ShapeError` rise to their `parse()`, which t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,4 +127,6 @@ def opt_number(parent: Mapping[str, Any], key: str, path: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ShapeError(_join(path, key), f"expected a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise ShapeError(_join(path, key), "expected a finite number")
     return float(value)

@@ -8,6 +8,7 @@ https://www.twilio.com/docs/messaging/guides/webhook-request
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import parse_qsl
@@ -112,9 +113,11 @@ def _text(params: Mapping[str, str], base: Inbound) -> Inbound:
 
 
 def _media(params: Mapping[str, str], base: Inbound) -> Inbound:
-    count = int(params.get("NumMedia") or 0)
+    count = params.get("NumMedia") or "0"
+    if not (count.isascii() and count.isdigit()):
+        raise ValueError("NumMedia")
     attachments = []
-    for i in range(count):
+    for i in range(min(int(count), 10)):  # Twilio sends at most 10 media per message
         url = params.get(f"MediaUrl{i}")
         if url:
             mime = params.get(f"MediaContentType{i}") or None
@@ -132,6 +135,8 @@ def _location(params: Mapping[str, str], base: Inbound) -> Inbound:
         lat, lon = float(params["Latitude"]), float(params["Longitude"])
     except (KeyError, ValueError) as exc:
         raise ValueError("Latitude/Longitude") from exc
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError("Latitude/Longitude")
     place = Location(
         lat, lon, name=params.get("Label") or None, address=params.get("Address") or None
     )
