@@ -1,4 +1,5 @@
-"""Adapters built with the fixtures' fake secrets; each test gets fresh ones and closes them."""
+"""Adapters built with the fixtures' fake secrets, shared by the tests: verify, parse, render and
+window keep no state (send tests build their own, pointed at the sandbox)."""
 
 from __future__ import annotations
 
@@ -12,28 +13,28 @@ from adapters.telegram import TelegramAdapter
 from adapters.whatsapp import WhatsAppAdapter
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def whatsapp() -> Iterator[WhatsAppAdapter]:
     adapter = WhatsAppAdapter(whatsapp_config())
     yield adapter
     adapter.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def messenger() -> Iterator[MessengerAdapter]:
     adapter = MessengerAdapter(messenger_config())
     yield adapter
     adapter.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def telegram() -> Iterator[TelegramAdapter]:
     adapter = TelegramAdapter(telegram_config())
     yield adapter
     adapter.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def adapters(whatsapp, messenger, telegram) -> dict[str, object]:
     """By the manifest's platform name."""
     return {"twilio": whatsapp, "messenger": messenger, "telegram": telegram}
