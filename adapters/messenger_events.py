@@ -30,7 +30,7 @@ from adapters.text import cap_inbound
 from flows.messages import Attachment, Inbound, Shopper
 
 CHANNEL = "messenger"
-REF_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # m.me ?ref= values we pass on; others dropped
+REF_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # m.me ?ref= values we pass on; others dropped
 ATTACHMENT_KINDS = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
 
 Event = Inbound | Ignored
@@ -166,7 +166,7 @@ def _ignore(reason: str) -> Handler:
 
 def _ref(referral: Mapping[str, Any] | None) -> str | None:
     ref = (referral or {}).get("ref")
-    return ref if isinstance(ref, str) and REF_RE.match(ref) else None
+    return ref if isinstance(ref, str) and REF_RE.fullmatch(ref) else None
 
 
 HANDLERS: dict[str, Handler] = {

@@ -98,7 +98,7 @@ def messenger_config(env: Mapping[str, str]) -> MessengerConfig:
 
 def telegram_config(env: Mapping[str, str]) -> TelegramConfig:
     token, secret = _required(env, "telegram", "TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN")
-    if not SECRET_RE.match(secret):
+    if not SECRET_RE.fullmatch(secret):
         raise SettingError(
             "telegram disabled: TELEGRAM_SECRET_TOKEN must be 1-256 of A-Z a-z 0-9 _ -"
         )

@@ -42,7 +42,7 @@ CALLBACK_DATA_MAX = 64  # bytes, InlineKeyboardButton.callback_data
 KEYBOARD_MAX = 100  # inline keyboard buttons per message (Telegram's practical cap)
 ROW_TITLE_MAX = 12  # short titles share a row, up to three per row
 URL_SCHEMES = ("https://", "http://", "tg://")  # tel: is refused for inline URL buttons
-SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # setWebhook secret_token
+SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # setWebhook secret_token
 MEDIA_METHODS = {"image": "sendPhoto", "video": "sendVideo", "audio": "sendAudio"}
 
 

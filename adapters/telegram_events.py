@@ -24,8 +24,8 @@ from flows.messages import Attachment, Contact, Inbound, Location, Shopper
 CHANNEL = "telegram"
 FILE_SCHEME = "telegram-file:"  # Attachment.url = FILE_SCHEME + file_id; fetch with getFile
 # https://core.telegram.org/bots/features#deep-linking: up to 64 of A-Z a-z 0-9 _ -
-START_RE = re.compile(r"^/start(?:@\w+)?(?:\s+(\S*))?\s*$")
-START_PARAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+START_RE = re.compile(r"/start(?:@\w+)?(?:\s+(\S*))?\s*")
+START_PARAM_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MESSAGE_KINDS = ("message", "edited_message")
 
 
@@ -131,11 +131,11 @@ def _message(update: Update, received_at: float) -> ParseResult:
 
 
 def _text(message: Message, base: Inbound) -> Inbound:
-    start = START_RE.match(base.text)
+    start = START_RE.fullmatch(base.text)
     if not start:
         return base
     param = start[1] or ""
-    extras = (("start_param", param),) if START_PARAM_RE.match(param) else ()
+    extras = (("start_param", param),) if START_PARAM_RE.fullmatch(param) else ()
     return replace(base, kind="start", extras=base.extras + extras)
 
 

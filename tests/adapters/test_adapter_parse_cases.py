@@ -150,6 +150,12 @@ def test_messenger_referral_is_a_start_with_its_ref(messenger: Any) -> None:
     )
 
 
+def test_messenger_ref_with_a_trailing_newline_is_dropped(messenger: Any) -> None:
+    item = {"sender": {"id": "9"}, "timestamp": 1, "referral": {"ref": "SPRING24\n"}}
+    (message,) = messenger.parse(messenger_request(entry(item))).inbound
+    assert message.kind == "start" and message.extra("start_param") is None
+
+
 def test_messenger_standby_events_belong_to_another_app(messenger: Any) -> None:
     item = {
         "sender": {"id": "9"},
