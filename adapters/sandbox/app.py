@@ -10,7 +10,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from adapters.sandbox import control, fake_graph, fake_telegram, fake_twilio
+from adapters.sandbox import control, fake_graph, fake_telegram, fake_twilio, simulator
 from adapters.sandbox.config import SandboxConfig
 from adapters.sandbox.state import EXTENSION, SandboxState
 
@@ -22,7 +22,7 @@ def create_app(config: SandboxConfig | None = None, state: SandboxState | None =
     state = state or SandboxState(config or SandboxConfig())
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.extensions[EXTENSION] = state
-    for module in (fake_twilio, fake_graph, fake_telegram, control):
+    for module in (fake_twilio, fake_graph, fake_telegram, control, simulator):
         app.register_blueprint(module.bp)
 
     @app.errorhandler(Exception)

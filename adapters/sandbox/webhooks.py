@@ -179,15 +179,14 @@ def telegram_chat(shopper: SimShopper) -> dict[str, Any]:
     return chat
 
 
-def _telegram(config: SandboxConfig, update: dict[str, Any]) -> Webhook:
+def _telegram(config: SandboxConfig, update: dict[str, Any], **summary: Any) -> Webhook:
     body = json.dumps(update, ensure_ascii=False, indent=2).encode()
     headers = {
         "Content-Type": "application/json",
         "X-Telegram-Bot-Api-Secret-Token": config.telegram_secret_token,
     }
-    return Webhook(
-        "telegram", _public_url(config, "telegram"), body, headers, str(update["update_id"])
-    )
+    url = _public_url(config, "telegram")
+    return Webhook("telegram", url, body, headers, str(update["update_id"]), summary)
 
 
 def telegram_message(
@@ -219,4 +218,5 @@ def telegram_callback(
         "chat_instance": str(-5000000000000000000 - int(shopper.address)),
         "data": data,
     }
-    return _telegram(config, {"update_id": update_id, "callback_query": query})
+    update = {"update_id": update_id, "callback_query": query}
+    return _telegram(config, update, query_id=query["id"])
