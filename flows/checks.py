@@ -83,6 +83,12 @@ def _check_dead_ends(nodes: dict[str, Node], facts: NodeFacts, diags: Diagnostic
                 f"after the call in '{name}' the conversation has nowhere to go",
                 "add 'next: node_name' for when the call succeeds",
             )
+        elif node.buttons and not any(b.kind == "reply" for b in node.buttons):
+            diags.error(
+                facts.node_pos[name],
+                f"node '{name}' only has link buttons, so nothing the shopper does leads on",
+                "add a normal button (- Title: node) or 'next: node_name'",
+            )
         elif not node.buttons:
             diags.error(
                 facts.node_pos[name],

@@ -133,7 +133,8 @@ class _Run:
         settings = self.flow.settings
         text, payload = self.inbound.text, self.inbound.payload
         typed = bool(text) and not payload
-        chosen = match_button(text, payload, node.choices, fuzzy=None)
+        numbers = node.ask is None or bool(node.buttons)  # a bare question takes numbers as answers
+        chosen = match_button(text, payload, node.choices, fuzzy=None, numbers=numbers)
         if chosen is None and typed:
             intent = match_intent(
                 text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
@@ -221,7 +222,7 @@ class _Run:
             self.vars[name] = value.evaluate(self.context)
         if node.waits:
             if node.ask is not None and node.say is not None:
-                self._say(node)
+                self.replies.append(Reply(node.say.render(self.inbound.channel, self.context)))
             self._prompt(node)
             self.node, self.mode = node.id, "bot"
             return None
@@ -268,7 +269,8 @@ class _Run:
         links = tuple(b for b in node.buttons if b.kind != "reply")
         if links:
             buttons += render_buttons(links, self.context)
-        self.replies.append(Reply(text, buttons=buttons, expects=expects))  # type: ignore[arg-type]
+        call = node.call_link.render(self.context) if node.call_link else None
+        self.replies.append(Reply(text, buttons=buttons, call=call or None, expects=expects))  # type: ignore[arg-type]
 
     def _call(self, node: Node) -> str | None:
         spec = node.call

@@ -80,7 +80,8 @@ def check_text(
     facts = NodeFacts()
     nodes = _read_nodes(root, facts)
     settings = _read_settings(root.get("settings"), root, facts, nodes)
-    intents = _read_intents(root.get("intents"), facts)
+    languages = settings.languages if settings is not None else ("en",)
+    intents = _read_intents(root.get("intents"), facts, languages)
     env = _read_env(root.get("env"), environ or {})
     shop = plain(root.get("shop").value) if root.get("shop") is not None else {}  # type: ignore[union-attr]
     canned = _read_canned(root.get("canned"))
@@ -191,7 +192,7 @@ def _read_settings(
         person_button=person,
         disclosure=disclosure,
         fuzzy_threshold=float(threshold.int(low=50, high=100) or 85) if threshold else 85.0,
-        keyword_max_words=(max_words.int(low=1, high=50) or 6) if max_words else 6,
+        keyword_max_words=(max_words.int(low=1, high=50) or 4) if max_words else 4,
         languages=languages,
     )
 
@@ -221,7 +222,7 @@ def _read_person_button(w: Wild | None, facts: NodeFacts) -> PersonButton | None
     return PersonButton(title, goto) if title and goto else None
 
 
-def _read_intents(w: Wild | None, facts: NodeFacts) -> list[Intent]:
+def _read_intents(w: Wild | None, facts: NodeFacts, languages: tuple[str, ...]) -> list[Intent]:
     if w is None or not w.expect(dict, what="a mapping of intent names"):
         return []
     intents = []
@@ -230,8 +231,8 @@ def _read_intents(w: Wild | None, facts: NodeFacts) -> list[Intent]:
             continue
         iw.only_keys({"keywords", "examples", "goto"}, f"intent '{name}'")
         goto = _setting_target(iw, "goto", facts, required=True)
-        keywords = _phrases(iw.get("keywords"))
-        examples = _phrases(iw.get("examples"))
+        keywords = _phrases(iw.get("keywords"), languages)
+        examples = _phrases(iw.get("examples"), languages)
         if not keywords and not examples:
             iw.diags.error(
                 iw.pos, f"intent '{name}' has no keywords or examples", "add 'keywords:'"
@@ -242,12 +243,19 @@ def _read_intents(w: Wild | None, facts: NodeFacts) -> list[Intent]:
     return intents
 
 
-def _phrases(w: Wild | None) -> tuple[str, ...]:
+def _phrases(w: Wild | None, languages: tuple[str, ...]) -> tuple[str, ...]:
     """Keywords or examples: a list, or a mapping of language → list; normalised for matching."""
     if w is None:
         return ()
     value: Any = plain(w.value)
     if isinstance(value, dict):
+        for language in value:
+            if language not in languages:
+                w.diags.warning(
+                    w.key_pos(language),
+                    f"language '{language}' is not in settings.languages ({', '.join(languages)})",
+                    f"add '{language}' to settings.languages, or fix the language code",
+                )
         items = [p for v in value.values() if isinstance(v, list) for p in v]
     elif isinstance(value, list):
         items = value

@@ -21,13 +21,23 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]{7,22}$")
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 AMBIGUITY_MARGIN = 4.0
+FUZZY_LENGTH_FACTOR = 1.3
+EXAMPLE_MIN_SHARE = 0.6  # a message must be at least this long, relative to an example phrase
 MAX_MATCH_CHARS = 200  # longer texts are not button titles; do not pay to fuzz-match them
 
 
 def match_button(
-    text: str, payload: str | None, buttons: tuple[ButtonSpec, ...], fuzzy: float | None
+    text: str,
+    payload: str | None,
+    buttons: tuple[ButtonSpec, ...],
+    fuzzy: float | None,
+    *,
+    numbers: bool = True,
 ) -> ButtonSpec | None:
-    """The button the shopper meant; `fuzzy` is the similarity cut-off (None: exact only)."""
+    """The button the shopper meant; `fuzzy` is the similarity cut-off (None: exact only).
+
+    `numbers=False` where a typed number is an answer, not a choice ("How many pairs?" → "1").
+    """
     if payload:
         for button in buttons:
             if payload == button.payload:
@@ -38,7 +48,7 @@ def match_button(
                     return button
     if not text or len(text) > MAX_MATCH_CHARS:
         return None
-    number = _NUMBER_CHOICE.match(text)
+    number = _NUMBER_CHOICE.match(text) if numbers else None
     if number:
         index = int(number[1]) - 1
         return buttons[index] if 0 <= index < len(buttons) else None
@@ -55,6 +65,10 @@ def match_button(
 def _fuzzy_pick(
     wanted: str, titles: list[str], buttons: tuple[ButtonSpec, ...], threshold: float
 ) -> ButtonSpec | None:
+    # A sentence much longer than every title is a question, not a misspelt button:
+    # "when will my order arrive?" must not pick "Track my order".
+    if len(wanted) > max(len(t) for t in titles) * FUZZY_LENGTH_FACTOR + 4:
+        return None
     scored = process.extract(wanted, titles, scorer=fuzz.WRatio, limit=2, score_cutoff=threshold)
     if not scored:
         return None
@@ -68,8 +82,9 @@ def match_intent(
 ) -> Intent | None:
     """A global intent by keyword (in a short message) or by a close example phrase.
 
-    Keywords only count in short messages: "stop" ends the chat, but "when will the delay
-    stop?" is a question about an order.
+    Keywords only count in short messages: "stop" ends the chat, but "when will this delay
+    finally stop?" is a question about an order. Examples match only messages of a similar
+    length, so one shared word ("to", "someone") never triggers an intent.
     """
     if not text or len(text) > MAX_MATCH_CHARS:
         return None
@@ -86,8 +101,11 @@ def match_intent(
     for intent in intents:
         if not intent.examples:
             continue
+        fitting = [e for e in intent.examples if len(wanted) >= len(e) * EXAMPLE_MIN_SHARE]
+        if not fitting:
+            continue
         found = process.extractOne(
-            wanted, intent.examples, scorer=fuzz.token_set_ratio, score_cutoff=threshold
+            wanted, fitting, scorer=fuzz.token_set_ratio, score_cutoff=threshold
         )
         if found and (best is None or found[1] > best[0]):
             best = (found[1], intent)

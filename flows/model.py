@@ -205,7 +205,7 @@ class Settings:
     person_button: PersonButton | None
     disclosure: str | None
     fuzzy_threshold: float = 85.0
-    keyword_max_words: int = 6
+    keyword_max_words: int = 4
     languages: tuple[str, ...] = ("en",)
 
 

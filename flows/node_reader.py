@@ -174,6 +174,15 @@ def read_node(node_id: str, w: Wild, facts: NodeFacts) -> Node | None:
         )
     if w.get("next") is not None and w.get("goto") is not None:
         w.diags.error(w.key_pos("goto"), f"node '{node_id}' has both 'next' and 'goto'", "keep one")
+    for stop in ("end", "handoff"):
+        for key in ("next", "goto"):
+            if w.get(stop) is not None and w.get(key) is not None:
+                w.diags.error(
+                    w.key_pos(key),
+                    f"'{key}' in '{node_id}' is never followed: the node has '{stop}'",
+                    "remove it"
+                    + (", or use 'then:' inside the handoff" if stop == "handoff" else ""),
+                )
     kw: dict[str, Any] = {}
     if (say := w.get("say")) is not None:
         kw["say"] = read_text(say, facts)
@@ -272,6 +281,13 @@ def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None
         kind, url = "call", _template(call_w, facts)
     if kind == "reply" and goto is None and not in_ask:
         w.diags.error(w.pos, f"button '{title}' leads nowhere", "add 'goto: node_name'")
+    if kind != "reply" and goto_w is not None:
+        w.diags.error(
+            goto_w.pos,
+            f"button '{title}' opens a {'link' if kind == 'url' else 'phone call'},"
+            " so its 'goto' is never followed",
+            "remove 'goto', or make it a normal button without 'url'/'call'",
+        )
     value = plain(w.value["value"]) if "value" in w.value else title
     assign = read_assignments(w.get("set"), facts) if w.get("set") is not None else ()  # type: ignore[arg-type]
     return ButtonSpec(
@@ -416,14 +432,20 @@ def read_call(w: Wild, facts: NodeFacts) -> CallSpec | None:
     body = _read_body(w.get("json"), facts) if w.get("json") is not None else None  # type: ignore[arg-type]
     timeout = 5.0
     if (timeout_w := w.get("timeout")) is not None:
-        timeout = timeout_w.number() or 5.0
-        if not 0 < timeout <= 30:
+        number = timeout_w.number()
+        timeout = 5.0 if number is None else number
+        if not 0.5 <= timeout <= 30:
             w.diags.error(
                 timeout_w.pos, f"timeout {timeout:g}s is out of range", "use 0.5 to 30 seconds"
             )
     save = None
     if (save_w := w.get("save")) is not None:
         save = save_w.str()
+        if save and not VARIABLE.match(save):
+            w.diags.error(
+                save_w.pos, f"'{save}' is not a valid variable name", "use letters, digits and _"
+            )
+            save = None
         if save:
             facts.sets.add(save)
     on_error = (
@@ -453,6 +475,9 @@ def read_switch(w: Wild, facts: NodeFacts) -> tuple[Case, ...]:
         if not item.expect(dict):
             continue
         item.only_keys({"when", "goto", "else"}, "a switch case")
+        if has_else:
+            item.diags.error(item.pos, "this case comes after '- else:' and is never used",
+                             "move '- else: node' to the end of the switch")  # fmt: skip
         if (other := item.get("else")) is not None:
             target = _target(other, facts, "else")
             if target:

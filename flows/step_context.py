@@ -14,7 +14,8 @@ from flows.model import ButtonSpec, Context, Flow, Value
 
 def build_context(flow: Flow, inbound: Inbound, variables: dict[str, Any]) -> dict[str, Any]:
     shopper = inbound.shopper
-    first = shopper.first_name or (shopper.name.split()[0] if shopper.name else None)
+    words = (shopper.name or "").split()  # a display name may be blank or only spaces
+    first = (shopper.first_name or "").strip() or (words[0] if words else None)
     user = {
         "first_name": first or "",
         "name": shopper.name or first or "",

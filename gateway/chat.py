@@ -53,7 +53,7 @@ def run_chat(
     variants: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """A terminal conversation; `variants` pins A/B variants: (("bot_vs_callcenter", "bot"),)."""
-    shopper = Shopper(id="terminal", name=name, first_name=name.split()[0] if name else None)
+    shopper = Shopper(id="terminal", name=name, first_name=(name.split() or [None])[0])
     fresh = ConversationState(variants=variants)
     state = fresh
     count = 0

@@ -157,9 +157,13 @@ def graph(path: str | None, fmt: str, output: str | None) -> None:
 
     flow = _load_or_exit(_flows_path(path), os.environ)
     if fmt == "svg":
-        from gateway.graph_render import to_svg
+        from gateway.graph_render import GraphRenderError, to_svg
 
-        data = to_svg(flow)
+        try:
+            data = to_svg(flow)
+        except GraphRenderError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     else:
         data = (to_mermaid(flow) if fmt == "mermaid" else to_dot(flow)).encode("utf-8")
     if output:

@@ -322,3 +322,76 @@ def test_cli_check_exits_0_with_a_one_line_summary() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("flows.yaml: OK, ")
+
+
+def test_timeout_zero_is_refused_not_silently_five_seconds() -> None:
+    errs = errors_of("""\
+        welcome:
+          call: {url: "http://x.test", timeout: 0}
+          next: a
+        a:
+          end: true
+    """)
+    assert any("timeout 0s is out of range" in e for e in errs)
+
+
+def test_goto_on_a_link_button_is_an_error() -> None:
+    errs = errors_of("""\
+        welcome:
+          say: Pick
+          buttons:
+            - {title: Site, url: "https://shop.example", goto: a}
+            - Go: a
+        a:
+          end: true
+    """)
+    assert any("its 'goto' is never followed" in e for e in errs)
+
+
+def test_next_after_end_or_handoff_is_an_error() -> None:
+    errs = errors_of("""\
+        welcome:
+          say: Bye
+          end: true
+          next: welcome
+    """)
+    assert any("'next' in 'welcome' is never followed: the node has 'end'" in e for e in errs)
+
+
+def test_else_must_be_last_in_a_switch() -> None:
+    errs = errors_of("""\
+        welcome:
+          switch:
+            - else: a
+            - when: vars.x == 1
+              goto: a
+        a:
+          end: true
+    """)
+    assert any("comes after '- else:'" in e for e in errs)
+
+
+def test_node_with_only_link_buttons_is_a_dead_end() -> None:
+    errs = errors_of("""\
+        welcome:
+          say: See our site
+          buttons:
+            - {title: Site, url: "https://shop.example"}
+    """)
+    assert any("only has link buttons" in e for e in errs)
+
+
+def test_call_save_must_be_a_variable_name() -> None:
+    errs = errors_of("""\
+        welcome:
+          call: {url: "http://x.test", save: "order data"}
+          next: a
+        a:
+          end: true
+    """)
+    assert any("'order data' is not a valid variable name" in e for e in errs)
+
+
+def test_intent_language_not_in_settings_warns() -> None:
+    result = check_yaml(HEAD.replace("nodes:\n", "intents:\n  agent: {keywords: {fr: [agent]}, goto: welcome}\nnodes:\n") + "  welcome:\n    say: Hi\n    end: true\n")
+    assert any("language 'fr' is not in settings.languages" in d.message for d in result.warnings)

@@ -343,3 +343,62 @@ def test_start_deep_link_is_saved_as_ref(menu: Flow) -> None:
     )
     result = step(menu, ConversationState(), inbound)
     assert result.state.vars["ref"] == "ref_SPRING24-pl"
+
+
+BARE_QUESTION = """\
+version: 1
+settings:
+  start: q
+  disclosure: bot
+  person_button: {title: Talk to a person, goto: human}
+intents:
+  agent: {examples: ["talk to a real person", "can I speak to someone"], goto: human}
+  stop: {keywords: [stop], goto: bye}
+nodes:
+  q: {ask: How many pairs?, save: pairs, expect: {number: {min: 1, max: 9}}, next: done}
+  done: {say: "{{ vars.pairs }} pairs", end: true}
+  human: {say: A person will answer., handoff: support}
+  bye: {say: Bye, end: stop}
+"""
+
+
+def test_a_number_typed_at_a_bare_question_is_an_answer_not_the_person_button() -> None:
+    flow = flow_from(BARE_QUESTION)
+    state = step(flow, ConversationState(), msg("hi")).state
+    result = step(flow, state, msg("1"))
+    assert result.state.vars["pairs"] == 1 and result.state.mode == "ended"
+
+
+@pytest.mark.parametrize("text", ["to", "a", "someone", "can", "real"])
+def test_one_word_of_an_example_phrase_does_not_trigger_the_intent(text: str) -> None:
+    flow = flow_from(BARE_QUESTION)
+    state = step(flow, ConversationState(), msg("hi")).state
+    result = step(flow, state, msg(text))
+    assert not any(isinstance(e, IntentMatched) for e in result.events)
+
+
+def test_a_question_mentioning_stop_does_not_opt_out() -> None:
+    flow = flow_from(BARE_QUESTION)
+    state = step(flow, ConversationState(), msg("hi")).state
+    result = step(flow, state, msg("when will this delay finally stop?"))
+    assert result.state.mode == "bot"
+
+
+def test_a_long_sentence_does_not_fuzzily_pick_a_menu_button(menu: Flow) -> None:
+    result = step(menu, at_menu(menu), msg("when will the delay on my order stop being so long?"))
+    assert isinstance(result.events[0], Fallback)
+
+
+def test_call_link_is_kept_on_a_node_with_buttons() -> None:
+    flow = flow_from(
+        "version: 1\nsettings: {start: a, disclosure: bot}\nnodes:\n"
+        "  a:\n    say: Call or pick\n    call_link: '+12025550100'\n    buttons:\n      - Done: b\n"
+        "  b: {say: ok, end: true}\n"
+    )
+    assert step(flow, ConversationState(), msg("hi")).replies[0].call == "+12025550100"
+
+
+def test_blank_display_name_greets_without_a_name() -> None:
+    flow = flow_from(MENU)
+    result = step(flow, ConversationState(), msg("hi", name="   "))
+    assert result.replies[0].text.startswith("Hi , pick one")
