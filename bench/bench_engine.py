@@ -45,7 +45,7 @@ def build_messages(n_shoppers: int) -> list[tuple[Inbound, ...]]:
     return out
 
 
-def run_engine(flow, conversations, services) -> tuple[int, float]:  # noqa: ANN001
+def run_engine(flow, conversations, services) -> tuple[int, float]:
     steps = 0
     start = time.perf_counter()
     for messages in conversations:
@@ -56,7 +56,7 @@ def run_engine(flow, conversations, services) -> tuple[int, float]:  # noqa: ANN
     return steps, time.perf_counter() - start
 
 
-def run_state_baseline(conversations) -> tuple[int, float]:  # noqa: ANN001
+def run_state_baseline(conversations) -> tuple[int, float]:
     state = ConversationState(node="ask_order", mode="bot", vars={"order_id": "A1234"}, turns=3,
                               variants=(("bot_vs_callcenter", "bot"),))  # fmt: skip
     n = sum(len(m) for m in conversations)
@@ -68,7 +68,7 @@ def run_state_baseline(conversations) -> tuple[int, float]:  # noqa: ANN001
 
 def main() -> None:
     flow = load_flow(ROOT / "flows.yaml", {"SHOP_API_URL": "http://shop.test"})
-    services = StubServices({"GET http://shop.test/orders/A1234": CallResponse(200, {"status": "shipped", "carrier": "UPS", "eta": "Friday", "tracking_url": "https://t.example/1"})})  # noqa: E501
+    services = StubServices({"GET http://shop.test/orders/A1234": CallResponse(200, {"status": "shipped", "carrier": "UPS", "eta": "Friday", "tracking_url": "https://t.example/1"})})
     conversations = build_messages(2000)
     run_engine(flow, conversations[:200], services)  # warm caches
     best_engine = best_state = 0.0
