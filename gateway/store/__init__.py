@@ -1,0 +1,1 @@
+"""Storage: the `Store` interface and its SQLite and Redis backends."""

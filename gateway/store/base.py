@@ -1,0 +1,156 @@
+"""The one storage interface, with two backends (SQLite, Redis) that pass the same contract tests.
+
+A shopper message is always somewhere: queued, in flight under a lease, or done. A turn's
+results (state, history, outbox, events) are written in one atomic step, and only then sent,
+so a crash anywhere means the message is processed again and nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from flows.messages import Inbound
+from flows.state import ConversationState
+
+Direction = Literal["in", "out", "note", "system"]
+OutboxStatus = Literal["pending", "sent", "dead"]
+DELIVERY_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A queued shopper message leased to one worker until `lease_until`."""
+
+    id: str  # the store's id for this queue entry
+    conversation: str  # Inbound.key, e.g. "telegram:12345"
+    inbound: Inbound
+    attempts: int  # how many times it was claimed, this one included
+    lease_until: float
+    token: str  # proves the lease in commit/release; a stale token is refused
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What a worker loads before a turn."""
+
+    key: str
+    state: ConversationState
+    last_inbound_at: float = 0.0  # for platform windows (24 h)
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of a conversation's saved history. `text` is already redacted."""
+
+    conversation: str
+    at: float
+    direction: Direction
+    author: str  # "shopper", "bot", an agent's display name, or "system"
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)  # buttons, payload, kind, platform ids
+    seq: int = 0  # assigned by the store: increasing within a conversation
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One platform message to send, in conversation order.
+
+    `id` is deterministic (the inbound's id plus a counter), so a turn processed twice puts the
+    same items, and the store keeps the first: the second attempt sends nothing twice.
+    """
+
+    id: str
+    conversation: str
+    channel: str
+    payload: dict[str, Any]  # adapters.base.Outgoing.to_dict()
+    created_at: float
+    status: OutboxStatus = "pending"
+    attempts: int = 0
+    next_at: float = 0.0
+    last_error: str | None = None
+    platform_id: str | None = None
+    delivery: str | None = None  # queued, sent, delivered, read, failed (platform callbacks)
+    seq: int = 0  # assigned by the store: order within the conversation
+
+
+class Store(Protocol):
+    # ---- inbound queue ----
+    def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
+        """Queue a shopper message unless its (channel, message_id) was seen within the TTL.
+
+        Durable when it returns True; False means a duplicate (a platform retry): nothing done.
+        """
+
+    def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
+        """The oldest queued message of a conversation that has nothing in flight, leased.
+
+        Messages of one conversation are claimed one at a time and in arrival order; an expired
+        lease makes its message claimable again (the worker died).
+        """
+
+    def commit_turn(
+        self,
+        claim: Claim,
+        state: ConversationState,
+        history: Sequence[HistoryEntry],
+        outbox: Sequence[OutboxItem],
+        events: Sequence[dict[str, Any]],
+        now: float,
+    ) -> bool:
+        """Atomically: save state, append history, add outbox items (ignoring ids already
+        present), record events (ignoring a second recording of the same claim's message),
+        set last_inbound_at, and mark the message done. False (and nothing written) if the
+        lease was lost to another worker."""
+
+    def release(self, claim: Claim, retry_at: float, error: str) -> None:
+        """Give the message back to the queue after a failure, available again at `retry_at`."""
+
+    def bury(self, claim: Claim, error: str) -> None:
+        """A message that failed too often: kept as dead for an operator, no longer claimed."""
+
+    def queue_depth(self) -> int: ...
+
+    # ---- conversations and history ----
+    def load(self, key: str) -> Conversation:
+        """The conversation's state (a fresh `ConversationState()` if it has none)."""
+
+    def history(
+        self, key: str, before_seq: int | None = None, limit: int = 50
+    ) -> list[HistoryEntry]:
+        """Newest-last page of history ending before `before_seq` (None: the latest page)."""
+
+    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
+        """History written outside a turn (agent notes, deliveries); assigns `seq`."""
+
+    # ---- outbox ----
+    def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+        """Due outbox items, at most one per conversation (the earliest unsent one), leased so
+        no other sender takes them until `now + lease_s`."""
+
+    def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None: ...
+
+    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
+        """Count an attempt and make the item due again at `next_at`."""
+
+    def outbox_dead(self, item_id: str, error: str) -> None:
+        """Dead-letter: kept for an operator (`gateway outbox --failed`), never sent again
+        unless retried. Later items of the same conversation are not blocked by it."""
+
+    def dead_letters(self, limit: int = 100) -> list[OutboxItem]: ...
+
+    def retry_dead(self, item_id: str, now: float) -> bool:
+        """Put a dead item back as pending (False if there is no such dead item)."""
+
+    def update_delivery(self, platform_id: str, status: str, error: str | None) -> bool:
+        """A platform's delivery report; never downgrades (read stays read). False if unknown."""
+
+    def outbox_items(self, conversation: str) -> list[OutboxItem]:
+        """Every outbox item of a conversation in order (for tests and the inbox)."""
+
+    # ---- operations ----
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
