@@ -64,7 +64,8 @@ def render_content(sid: str, variables: dict[str, str]) -> tuple[str, list[dict[
     if content is None:
         return f"[template {sid}]", []
     merged = {**content.get("variables", {}), **variables}
-    types: dict[str, Any] = content.get("types", {})
+    # the twilio library's request models may send every type, unused ones as null
+    types: dict[str, Any] = {k: v for k, v in content.get("types", {}).items() if v}
     for kind in ("twilio/quick-reply", "twilio/call-to-action", "twilio/text"):
         if kind in types:
             spec = types[kind]

@@ -11,6 +11,7 @@ from conftest import ACCOUNT_SID, fixture_bytes
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.rest.content.v1.content import ContentList
 
 from adapters.sandbox.server import Sandbox
 
@@ -174,3 +175,27 @@ def test_twilio_status_callbacks_are_signed_for_the_public_url(gateway):
         params = dict(parse_qsl(req["body"].decode(), keep_blank_values=True))
         assert params["MessageSid"] == sid and params["MessageStatus"] == status
         assert validator.validate(callback, params, req["headers"]["X-Twilio-Signature"])
+
+
+def test_twilio_library_content_api_works_against_the_sandbox(sb):
+    client = twilio_client(sb)
+    client.content.base_url = sb.twilio_base_url  # normally https://content.twilio.com
+    request = ContentList.ContentCreateRequest(
+        {
+            "friendly_name": "track",
+            "language": "en",
+            "variables": {"1": "order"},
+            "types": {
+                "twilio/quick-reply": {
+                    "body": "Track your {{1}}?",
+                    "actions": [{"title": "Track", "id": "TRACK"}],
+                }
+            },
+        }
+    )
+    content = client.content.v1.contents.create(request)
+    assert content.sid.startswith("HX")
+    client.messages.create(to=SHOPPER, from_=BOT, content_sid=content.sid)
+    [sent] = sb.sent()
+    assert sent["text"] == "Track your order?"
+    assert sent["buttons"] == [{"title": "Track", "payload": "TRACK", "kind": "button"}]
