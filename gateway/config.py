@@ -1,0 +1,93 @@
+"""The gateway's settings, read once from the environment (names as in DESIGN.md).
+
+Secrets stay in `env` (handed to the adapters) and never appear in `repr`, logs or errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_STORE = "sqlite:///var/gateway.db"
+SECRET_NAMES = frozenset(
+    {
+        "TWILIO_AUTH_TOKEN", "MESSENGER_APP_SECRET", "MESSENGER_PAGE_TOKEN",
+        "MESSENGER_VERIFY_TOKEN", "TELEGRAM_BOT_TOKEN", "TELEGRAM_SECRET_TOKEN", "SECRET_KEY",
+    }
+)  # fmt: skip
+
+# Every variable `gateway serve --help` lists, with what it means.
+VARIABLES: dict[str, str] = {
+    "FLOWS_PATH": "the flows file (default flows.yaml)",
+    "STORE_URL": f"sqlite:///path.db or redis://host:port/db (default {DEFAULT_STORE})",
+    "PUBLIC_BASE_URL": "the URL platforms call, for Twilio's signature (https://bot.shop.example)",
+    "TRUST_PROXY": "1 to honour X-Forwarded-Proto/Host from the load balancer in front",
+    "TWILIO_ACCOUNT_SID": "WhatsApp through Twilio: account SID",
+    "TWILIO_AUTH_TOKEN": "WhatsApp through Twilio: auth token (secret)",
+    "TWILIO_WHATSAPP_FROM": "WhatsApp through Twilio: the sender, whatsapp:+1...",
+    "TWILIO_QUICK_REPLY_CONTENT_SIDS": "optional quick-reply templates, 1=HX...,2=HX...,3=HX...",
+    "MESSENGER_APP_SECRET": "Messenger: app secret (signs webhooks; secret)",
+    "MESSENGER_PAGE_TOKEN": "Messenger: page access token (secret)",
+    "MESSENGER_VERIFY_TOKEN": "Messenger: webhook verify token (secret)",
+    "GRAPH_API_VERSION": "Messenger: Graph API version (default 25.0)",
+    "TELEGRAM_BOT_TOKEN": "Telegram: bot token (secret)",
+    "TELEGRAM_SECRET_TOKEN": "Telegram: the webhook's secret_token (secret)",
+    "TWILIO_API_BASE_URL": "where the Twilio client sends (unset: the real Twilio)",
+    "GRAPH_API_BASE_URL": "where the Graph client sends (unset: the real Graph API)",
+    "TELEGRAM_API_BASE_URL": "where the Telegram client sends (unset: the real Bot API)",
+    "PORT": "web port (default 8080)",
+    "WORKERS": "worker threads per process (default 4)",
+    "SECRET_KEY": "signs inbox sessions (secret)",
+    "IDLE_EXPIRY_S": "idle conversations start fresh after this many seconds (default 86400)",
+    "REDACT_PATTERNS": "extra regexes whose matches are redacted in history, separated by ;;",
+    "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    flows_path: Path = Path("flows.yaml")
+    store_url: str = DEFAULT_STORE
+    public_base_url: str | None = None
+    trust_proxy: bool = False
+    port: int = 8080
+    workers: int = 4
+    idle_expiry_s: float = 86_400.0
+    dedupe_ttl_s: float = 7 * 86_400.0
+    lease_s: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    max_turn_attempts: int = 5
+    redact_patterns: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = dict(os.environ if environ is None else environ)
+        patterns = tuple(p for p in env.get("REDACT_PATTERNS", "").split(";;") if p.strip())
+        return cls(
+            flows_path=Path(env.get("FLOWS_PATH") or "flows.yaml"),
+            store_url=env.get("STORE_URL") or DEFAULT_STORE,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            trust_proxy=env.get("TRUST_PROXY", "") in ("1", "true", "yes"),
+            port=_int(env, "PORT", 8080),
+            workers=max(1, _int(env, "WORKERS", 4)),
+            idle_expiry_s=float(_int(env, "IDLE_EXPIRY_S", 86_400)),
+            redact_patterns=patterns,
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            env=env,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(
+            f"{name}={raw!r} is not a whole number; set it like {name}={default}"
+        ) from None
