@@ -14,8 +14,8 @@ from werkzeug.serving import make_server
 
 from adapters.sandbox.server import QuietHandler, Sandbox
 
-# shared/ sits beside the repository, locally and in CI.
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+# The repository keeps a verbatim copy of ../shared/fixtures, so tests need nothing outside it.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 ACCOUNT_SID = "AC00000000000000000000000000000001"
 BOT_TOKEN = "7000000001:AAfake-sandbox-token-0000000000000000"
