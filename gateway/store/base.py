@@ -17,6 +17,17 @@ from flows.state import ConversationState
 Direction = Literal["in", "out", "note", "system"]
 OutboxStatus = Literal["pending", "sent", "dead"]
 DELIVERY_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
+# A failure report beats queued/sending/sent but never a delivered or read message.
+DELIVERY_FAILED = frozenset({"failed", "undelivered"})
+
+
+def delivery_rank(status: str | None) -> float:
+    """Where a delivery status sits; a report only applies when it ranks higher (never down)."""
+    if status is None:
+        return -2.0
+    if status in DELIVERY_FAILED:
+        return 2.5
+    return float(DELIVERY_ORDER.get(status, -1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +160,9 @@ class Store(Protocol):
 
     def outbox_items(self, conversation: str) -> list[OutboxItem]:
         """Every outbox item of a conversation in order (for tests and the inbox)."""
+
+    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest `limit` event dicts recorded by commit_turn, oldest first, as given."""
 
     # ---- operations ----
     def ping(self) -> bool: ...
