@@ -30,7 +30,7 @@ debian:
 	fi
 
 run: venv debian
-	$(BIN)/gateway chat --variant bot_vs_callcenter=bot
+	$(BIN)/gateway demo
 
 test: venv debian
 	$(BIN)/ruff check .

@@ -74,6 +74,17 @@ class GraphBot(Bot):  # type: ignore[misc]  # pymessenger ships no type hints
             payload["tag"] = tag
         return self.send_raw(payload)
 
+    def get_user_info(self, recipient_id: str, fields: list[str] | None = None) -> Any:
+        """pymessenger's profile lookup (User Profile API), pooled and with timeouts.
+
+        None when Graph refuses (the shopper never allowed it, or the token lacks the right).
+        """
+        wanted = ",".join(fields or ["first_name", "last_name", "locale"])
+        response = self.session.get(
+            f"{self.graph_url}/{recipient_id}", params={**self.auth_args, "fields": wanted}
+        )
+        return response.json() if response.status_code == 200 else None
+
     def close(self) -> None:
         self.session.close()
 

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from adapters.base import (
     DAY_S,
     HttpReply,
@@ -40,7 +42,7 @@ from adapters.text import (
     with_author,
 )
 from adapters.transport import transport_result
-from flows.messages import Button, Reply, short_payload
+from flows.messages import Button, Reply, Shopper, short_payload
 
 # https://developers.facebook.com/docs/messenger-platform/reference/send-api: text ≤ 2,000.
 TEXT_LIMIT = 2000
@@ -155,6 +157,20 @@ class MessengerAdapter:
                 raise
             return result
         return response_result(response)
+
+    def profile(self, user_id: str) -> Shopper | None:
+        """The shopper's name and locale: Messenger webhooks carry only the PSID."""
+        try:
+            data = self._bot.get_user_info(user_id)
+        except (requests.RequestException, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        first = str(data.get("first_name") or "").strip() or None
+        last = str(data.get("last_name") or "").strip()
+        name = " ".join(p for p in (first, last) if p) or None
+        locale = str(data.get("locale") or "") or None
+        return Shopper(id=user_id, name=name, first_name=first, locale=locale)
 
     # ---- window ----
 

@@ -175,7 +175,7 @@ def graph(path: str | None, fmt: str, output: str | None) -> None:
 
 
 @main.command("shop-api")
-@click.option("--port", default=8090, show_default=True)
+@click.option("--port", default=8092, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def shop_api(port: int, host: str) -> None:
     """Serve the demo shop API (orders, coupons) the sample flow calls."""
@@ -194,3 +194,14 @@ def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flo
             click.echo(_styled(diag), err=True)
         sys.exit(1)
     return result.flow
+
+
+def _register_service_commands() -> None:
+    from gateway.cli_service import outbox, sandbox, serve, worker
+    from gateway.demo import demo
+
+    for command in (serve, worker, outbox, sandbox, demo):
+        main.add_command(command)
+
+
+_register_service_commands()

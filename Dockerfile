@@ -1,0 +1,30 @@
+# The gateway: gunicorn serves the webhooks; the same image runs `gateway worker`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    FLOWS_PATH=/app/flows.yaml \
+    STORE_URL=sqlite:////data/gateway.db \
+    PORT=8080
+
+WORKDIR /app
+COPY requirements.txt pyproject.toml ./
+RUN pip install -r requirements.txt
+COPY flows ./flows
+COPY adapters ./adapters
+COPY gateway ./gateway
+COPY flows.yaml ./
+RUN pip install --no-deps --no-build-isolation . \
+    && useradd --create-home --uid 10001 gateway \
+    && mkdir -p /data && chown gateway /data
+
+USER gateway
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"8080\")}/healthz', timeout=2)"
+
+# One process per container: web (default) or `gateway worker`. With SQLite, run a single
+# container with inline workers; with Redis (STORE_URL=redis://...), scale web and workers apart.
+CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --workers 2 --threads 8 --access-logfile - 'gateway.wsgi:app'"]

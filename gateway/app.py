@@ -1,0 +1,76 @@
+"""The Flask app factory: webhooks, health and metrics, wired to one `Gateway`.
+
+No module-level app: `create_app(gateway)` builds everything, so tests and gunicorn workers
+each get their own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, current_app
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway.context import Gateway
+from gateway.webhooks import bp as webhooks_bp
+
+logger = logging.getLogger(__name__)
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz() -> Response:
+    """The process is up (liveness)."""
+    return Response('{"status": "ok"}', content_type="application/json")
+
+
+@health.get("/readyz")
+def readyz() -> Response:
+    """The store answers and a flow is loaded (readiness)."""
+    gw: Gateway = current_app.extensions["gateway"]
+    try:
+        store_ok = gw.store.ping()
+    except Exception:
+        store_ok = False
+    ok = store_ok and gw.flows.flow is not None
+    body = (
+        f'{{"status": "{"ok" if ok else "unavailable"}", "store": {str(store_ok).lower()}, '
+        f'"flows_version": "{gw.flows.flow.version}"}}'
+    )
+    return Response(body, status=200 if ok else 503, content_type="application/json")
+
+
+@health.get("/metrics")
+def metrics() -> Response:
+    gw: Gateway = current_app.extensions["gateway"]
+    try:
+        gw.metrics.queue_depth.set(gw.store.queue_depth())
+    except Exception:
+        logger.warning("metrics_queue_depth_failed")
+    return Response(gw.metrics.render(), content_type="text/plain; version=0.0.4")
+
+
+def create_app(gateway: Gateway) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = gateway.config.max_body_bytes
+    app.config["SECRET_KEY"] = gateway.config.env.get("SECRET_KEY") or None
+    app.extensions["gateway"] = gateway
+    if gateway.config.trust_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(health)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        name = (exc.name or "error").lower()
+        return Response(
+            f'{{"error": "{name}"}}', status=exc.code or 500, content_type="application/json"
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:  # a bug: log it, never show a traceback
+        logger.exception("request_failed")
+        return Response('{"error": "internal error"}', status=500, content_type="application/json")
+
+    return app

@@ -1,0 +1,51 @@
+"""Everything one gateway process shares: settings, store, adapters, the live flow, metrics.
+
+Built once by `build_gateway()`; the web app and the worker threads receive it explicitly, so
+there are no module globals and tests can build as many as they like.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from adapters.registry import BuiltAdapters, build_adapters
+from gateway.config import Config
+from gateway.flow_holder import FlowHolder
+from gateway.http_services import HttpServices
+from gateway.metrics import Metrics
+from gateway.redaction import Redactor
+from gateway.store import open_store
+from gateway.store.base import Store
+
+
+@dataclass
+class Gateway:
+    config: Config
+    store: Store
+    adapters: BuiltAdapters
+    flows: FlowHolder
+    services: HttpServices
+    metrics: Metrics = field(default_factory=Metrics)
+    redact: Redactor = field(default_factory=Redactor)
+    turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
+    outbox_ready: threading.Event = field(default_factory=threading.Event)  # wakes the sender
+
+    def close(self) -> None:
+        self.adapters.close()
+        self.services.close()
+        self.store.close()
+
+
+def build_gateway(config: Config) -> Gateway:
+    # PTB 22 warns on integer retry_after unless told to use timedelta; we read both forms.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    return Gateway(
+        config=config,
+        store=open_store(config.store_url),
+        adapters=build_adapters(config.env),
+        flows=FlowHolder(config.flows_path, config.env),
+        services=HttpServices(),
+        redact=Redactor(config.redact_patterns),
+    )

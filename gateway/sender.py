@@ -1,0 +1,101 @@
+"""The outbox sender: platform sends after the turn is stored, with retries and dead letters.
+
+A 429/5xx/connect error retries with capped, jittered exponential backoff (the platform's
+Retry-After wins when longer); a permanent error goes to the dead-letter list at once; a
+"maybe sent" (read timeout, Twilio 500) is retried once, later, and counted, because losing
+the reply is worse for a shopper than a rare double.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from adapters.base import Failed, Outgoing, RetryLater, Sent, Uncertain
+from gateway.context import Gateway
+from gateway.store.base import HistoryEntry, OutboxItem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_s: float = 0.5
+    factor: float = 2.0
+    max_s: float = 300.0
+    max_attempts: int = 6
+    jitter: float = 0.25  # ± share of the delay, so retries of many chats do not stampede
+
+    def next_delay(
+        self, attempt: int, retry_after: float | None = None, rand: float | None = None
+    ) -> float:
+        """Delay before attempt `attempt + 1` (attempt counts from 1); pure given `rand`."""
+        raw = min(self.max_s, self.base_s * self.factor ** max(0, attempt - 1))
+        spread = (random.random() if rand is None else rand) * 2 - 1
+        delay = raw * (1 + self.jitter * spread)
+        return max(delay, min(retry_after or 0.0, self.max_s))
+
+
+class OutboxSender:
+    def __init__(
+        self, gw: Gateway, policy: RetryPolicy | None = None, lease_s: float = 30.0
+    ) -> None:
+        self.gw = gw
+        self.policy = policy or RetryPolicy()
+        self.lease_s = lease_s
+
+    def run_once(self, limit: int = 32) -> int:
+        """Send what is due now; returns how many items were tried."""
+        items = self.gw.store.claim_outbox(time.time(), self.lease_s, limit)
+        for item in items:
+            self.send(item)
+        return len(items)
+
+    def send(self, item: OutboxItem) -> None:
+        gw = self.gw
+        adapter = gw.adapters.adapters.get(item.channel)
+        if adapter is None:
+            gw.store.outbox_dead(item.id, f"channel {item.channel} is disabled")
+            return
+        started = time.perf_counter()
+        result = adapter.send(Outgoing.from_dict(item.payload))
+        gw.metrics.send_seconds.labels(item.channel).observe(time.perf_counter() - started)
+        attempt = item.attempts + 1
+        now = time.time()
+        match result:
+            case Sent(platform_message_id=pid):
+                gw.store.outbox_sent(item.id, pid, now)
+                gw.metrics.sent.labels(item.channel).inc()
+            case RetryLater(delay_s=delay, code=code):
+                self._retry(item, attempt, now, delay, f"retry_later:{code}", "retry")
+            case Uncertain(code=code):
+                logger.warning("send_uncertain", extra={"outbox_id": item.id, "code": code})
+                if attempt >= 2:
+                    self._dead(item, f"uncertain:{code}", "uncertain")
+                else:
+                    self._retry(item, attempt, now, None, f"uncertain:{code}", "uncertain")
+            case Failed(kind=kind, code=code):
+                self._dead(item, f"{kind}:{code}", kind)
+                if kind == "unreachable":
+                    gw.store.append_history([_note(item, now, "The shopper blocked the bot.")])
+
+    def _retry(self, item: OutboxItem, attempt: int, now: float, after: float | None, error: str,
+               outcome: str) -> None:  # fmt: skip
+        self.gw.metrics.send_failed.labels(item.channel, outcome).inc()
+        if attempt >= self.policy.max_attempts:
+            self._dead(item, error, outcome)
+            return
+        delay = self.policy.next_delay(attempt, after)
+        self.gw.store.outbox_retry(item.id, now + delay, error)
+        logger.info("send_retry", extra={"outbox_id": item.id, "attempt": attempt, "error": error})
+
+    def _dead(self, item: OutboxItem, error: str, outcome: str) -> None:
+        self.gw.metrics.send_failed.labels(item.channel, outcome).inc()
+        self.gw.store.outbox_dead(item.id, error)
+        logger.error("send_dead_letter", extra={"outbox_id": item.id, "error": error})
+
+
+def _note(item: OutboxItem, now: float, text: str) -> HistoryEntry:
+    return HistoryEntry(item.conversation, now, "system", "system", text, {"outbox_id": item.id})

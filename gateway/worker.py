@@ -1,0 +1,123 @@
+"""One turn: claim a shopper message, step the flow, store everything in one write, then send.
+
+The order is the point: the new state, the history and the outbox are committed together
+before anything leaves, so the shopper's next message always meets the new state, and a
+crash before the commit just means the message is processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+from flows.engine import step
+from flows.messages import Inbound, Shopper, event_to_dict
+from flows.state import ConversationState
+from gateway.context import Gateway
+from gateway.history import inbound_entry, reply_entry
+from gateway.sender import OutboxSender
+from gateway.store.base import Claim, Conversation, OutboxItem
+
+logger = logging.getLogger(__name__)
+TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)
+PROFILE_CACHE = 10_000
+
+
+class TurnWorker:
+    def __init__(self, gw: Gateway, name: str, sender: OutboxSender | None = None) -> None:
+        self.gw = gw
+        self.name = name
+        self.sender = sender or OutboxSender(gw)
+        self.profiles: dict[tuple[str, str], Shopper] = {}  # names looked up on the platform
+
+    def run_once(self) -> bool:
+        """Process one message if any is ready; True if one was taken."""
+        gw = self.gw
+        now = time.time()
+        claim = gw.store.claim(self.name, now, gw.config.lease_s)
+        if claim is None:
+            return False
+        started = time.perf_counter()
+        try:
+            committed = self.process(claim, now)
+        except Exception:  # the one broad except: a bug or an outage must not lose the message
+            logger.exception(
+                "turn_failed", extra={"conversation": claim.conversation, "attempt": claim.attempts}
+            )
+            gw.metrics.turn_failures.labels(claim.inbound.channel).inc()
+            if claim.attempts >= gw.config.max_turn_attempts:
+                gw.store.bury(claim, "turn failed too often")
+            else:
+                delay = TURN_RETRY_S[min(claim.attempts, len(TURN_RETRY_S)) - 1]
+                gw.store.release(claim, time.time() + delay, "turn failed")
+            return True
+        gw.metrics.step_seconds.labels(claim.inbound.channel).observe(time.perf_counter() - started)
+        if committed:
+            gw.metrics.processed.labels(claim.inbound.channel).inc()
+            self.sender.run_once()  # the replies leave now, after the commit
+            gw.outbox_ready.set()
+        return True
+
+    def process(self, claim: Claim, now: float) -> bool:
+        gw = self.gw
+        inbound = self._with_profile(claim.inbound)
+        conversation = gw.store.load(claim.conversation)
+        state = self._fresh_if_idle(conversation, now)
+        result = step(gw.flows.flow, state, inbound, gw.services)
+        history = [inbound_entry(inbound, now, gw.redact)]
+        history += [reply_entry(claim.conversation, r, now) for r in result.replies]
+        outbox = self._outbox(claim, result.replies, now)
+        events = [
+            {**event_to_dict(e), "at": now, "channel": inbound.channel, "i": i}
+            for i, e in enumerate(result.events)
+        ]
+        if gw.store.commit_turn(claim, result.state, history, outbox, events, now):
+            return True
+        logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
+        return False
+
+    def _with_profile(self, inbound: Inbound) -> Inbound:
+        """Fill in the shopper's name where the webhook has none (Messenger gives only an id)."""
+        if inbound.shopper.name or inbound.shopper.first_name:
+            return inbound
+        lookup = getattr(self.gw.adapters.adapters.get(inbound.channel), "profile", None)
+        if lookup is None:
+            return inbound
+        key = (inbound.channel, inbound.shopper.id)
+        shopper = self.profiles.get(key)
+        if shopper is None:
+            shopper = lookup(inbound.shopper.id) or inbound.shopper
+            if len(self.profiles) >= PROFILE_CACHE:
+                self.profiles.pop(next(iter(self.profiles)))
+            self.profiles[key] = shopper
+        return replace(inbound, shopper=shopper)
+
+    def _fresh_if_idle(self, conversation: Conversation, now: float) -> ConversationState:
+        """An idle conversation starts fresh (history stays); a person's thread never expires."""
+        state = conversation.state
+        idle = (
+            conversation.updated_at and now - conversation.updated_at > self.gw.config.idle_expiry_s
+        )
+        if idle and state.mode not in ("new", "handoff"):
+            logger.info("conversation_expired", extra={"conversation": conversation.key})
+            return replace(ConversationState(variants=state.variants), turns=0)
+        return state
+
+    def _outbox(self, claim: Claim, replies: tuple, now: float) -> list[OutboxItem]:
+        adapter = self.gw.adapters.adapters.get(claim.inbound.channel)
+        if adapter is None or not replies:
+            return []
+        items = []
+        for reply in replies:
+            for out in adapter.render(reply, claim.inbound.conversation):
+                items.append(
+                    OutboxItem(
+                        id=f"{claim.conversation}:{claim.inbound.message_id}:{len(items)}",
+                        conversation=claim.conversation,
+                        channel=claim.inbound.channel,
+                        payload=out.to_dict(),
+                        created_at=now,
+                    )
+                )
+        return items

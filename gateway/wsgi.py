@@ -1,0 +1,21 @@
+"""The WSGI entry for gunicorn: `gunicorn 'gateway.wsgi:app'` (web only; run `gateway worker`s).
+
+Set GATEWAY_INLINE_WORKERS=1 to also run worker threads inside each web process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gateway.app import create_app
+from gateway.config import Config
+from gateway.context import build_gateway
+from gateway.logs import setup_logging
+from gateway.runtime import Runtime
+
+_config = Config.from_env()
+setup_logging(_config.log_level)
+_gateway = build_gateway(_config)
+if os.environ.get("GATEWAY_INLINE_WORKERS") == "1":
+    Runtime(_gateway, _config.workers).start()
+app = create_app(_gateway)

@@ -1,0 +1,122 @@
+"""A whole gateway on real HTTP: the platform sandbox, the gateway on a free port, a real store."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from adapters.sandbox.server import Sandbox
+from flows.model import Flow
+from flows.split import choose_variant
+from gateway.app import create_app
+from gateway.config import Config
+from gateway.context import Gateway, build_gateway
+from gateway.demo import demo_environment
+from gateway.runtime import Runtime
+from gateway.serving import ServerThread
+from gateway.shop_stub import create_shop_app
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import sign
+
+
+class LateApp:
+    """A WSGI app set after the server starts, so the sandbox can know the gateway's URL first."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Stack:
+    url: str
+    sandbox: Sandbox
+    gw: Gateway
+    runtime: Runtime | None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+        return requests.post(self.url + path, data=body, headers=headers, timeout=10)
+
+    def post_fixture(self, rel: str, body: bytes | None = None) -> requests.Response:
+        info = sign.headers_for(rel, url=None)
+        public = info["url"].replace("https://gateway.example.test", self.url)
+        info = sign.headers_for(rel, url=public) if body is None else info
+        data = sign.read_fixture(rel) if body is None else body
+        return requests.post(public, data=data, headers=info["headers"], timeout=10)
+
+    def shopper(self, channel: str, name: str = "Ann Lee", variant: str | None = "bot") -> str:
+        """A simulated shopper's address; with `variant`, one the A/B split puts in it."""
+        flow: Flow = self.gw.flows.flow
+        split = flow.nodes["route"].split
+        for i in range(50):  # the sandbox keeps one shopper per name: vary the surname
+            r = requests.post(f"{self.sandbox.base_url}/_sim/api/shoppers",
+                              json={"channel": channel, "name": f"{name}{'-' * i}"}, timeout=5)  # fmt: skip
+            address = r.json()["address"]
+            if variant is None or split is None:
+                return address
+            if choose_variant(split, f"{channel}:{address}").name == variant:
+                return address
+        raise AssertionError("no shopper landed in the variant")
+
+    def say(self, channel: str, address: str, text: str = "", action: dict | None = None) -> None:
+        body: dict[str, Any] = {"channel": channel, "address": address, "text": text}
+        if action:
+            body["action"] = action
+        r = requests.post(f"{self.sandbox.base_url}/_sim/api/send", json=body, timeout=10)
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == 200, r.json()  # the gateway accepted the signed webhook
+
+    def wait_sent(
+        self, channel: str, address: str, count: int, timeout: float = 15.0
+    ) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent = self.sandbox.sent(channel, to=address)
+            if len(sent) >= count:
+                return sent
+            time.sleep(0.02)
+        raise AssertionError(
+            f"{len(self.sandbox.sent(channel, to=address))} of {count} replies arrived"
+        )
+
+
+def start_stack(
+    tmp: Path, store_url: str | None = None, workers: int = 4, run: bool = True
+) -> tuple[Stack, Callable[[], None]]:
+    late = LateApp()
+    web = ServerThread(late).start()  # type: ignore[arg-type]
+    shop = ServerThread(create_shop_app()).start()
+    sandbox = Sandbox(gateway_url=web.url, env={"PUBLIC_BASE_URL": web.url}).start()
+    env = demo_environment({}, web.url, sandbox.base_url, shop.url)
+    env.update({"STORE_URL": store_url or f"sqlite:///{tmp / 'gw.db'}", "WORKERS": str(workers),
+                "FLOWS_PATH": str(ROOT / "flows.yaml")})  # fmt: skip
+    gw = build_gateway(Config.from_env(env))
+    late.app = create_app(gw)
+    runtime = Runtime(gw, workers).start() if run else None
+
+    def stop() -> None:
+        if runtime:
+            runtime.stop()
+        web.stop()
+        sandbox.stop()
+        shop.stop()
+        gw.close()
+
+    return Stack(web.url, sandbox, gw, runtime), stop
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s, stop = start_stack(tmp_path)
+    yield s
+    stop()

@@ -1,0 +1,58 @@
+"""Settings come from the environment with the DESIGN.md names; secrets never show in repr."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import VARIABLES, Config
+
+
+def test_defaults() -> None:
+    config = Config.from_env({})
+    assert (
+        config.store_url == "sqlite:///var/gateway.db"
+        and config.port == 8080
+        and config.workers == 4
+    )
+
+
+def test_secrets_are_not_in_repr() -> None:
+    config = Config.from_env({"TELEGRAM_BOT_TOKEN": "123:very-secret", "SECRET_KEY": "s3cr3t"})
+    assert "very-secret" not in repr(config) and "s3cr3t" not in repr(config)
+
+
+def test_bad_number_names_the_variable_and_the_fix() -> None:
+    with pytest.raises(
+        ValueError, match="PORT='eighty' is not a whole number; set it like PORT=8080"
+    ):
+        Config.from_env({"PORT": "eighty"})
+
+
+def test_public_base_url_loses_its_trailing_slash() -> None:
+    assert (
+        Config.from_env({"PUBLIC_BASE_URL": "https://bot.shop.example/"}).public_base_url
+        == "https://bot.shop.example"
+    )
+
+
+def test_every_design_variable_is_documented() -> None:
+    for name in (
+        "FLOWS_PATH",
+        "STORE_URL",
+        "PUBLIC_BASE_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_WHATSAPP_FROM",
+        "MESSENGER_APP_SECRET",
+        "MESSENGER_PAGE_TOKEN",
+        "MESSENGER_VERIFY_TOKEN",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_SECRET_TOKEN",
+        "TWILIO_API_BASE_URL",
+        "GRAPH_API_BASE_URL",
+        "TELEGRAM_API_BASE_URL",
+        "PORT",
+        "WORKERS",
+        "SECRET_KEY",
+    ):
+        assert name in VARIABLES
