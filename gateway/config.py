@@ -42,6 +42,7 @@ VARIABLES: dict[str, str] = {
     "SECRET_KEY": "signs inbox sessions (secret)",
     "IDLE_EXPIRY_S": "idle conversations start fresh after this many seconds (default 86400)",
     "REDACT_PATTERNS": "extra regexes whose matches are redacted in history, separated by ;;",
+    "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
 }
 
@@ -75,6 +76,7 @@ class Config:
             port=_int(env, "PORT", 8080),
             workers=max(1, _int(env, "WORKERS", 4)),
             idle_expiry_s=float(_int(env, "IDLE_EXPIRY_S", 86_400)),
+            lease_s=float(max(1, _int(env, "LEASE_S", 30))),
             redact_patterns=patterns,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             env=env,
