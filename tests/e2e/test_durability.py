@@ -23,7 +23,7 @@ def _slow_shop(entered: threading.Event) -> Flask:
     app = Flask(__name__)
 
     @app.get("/shop-api/orders/<order_id>")
-    def order(order_id: str):  # noqa: ANN202
+    def order(order_id: str):
         entered.set()
         time.sleep(1.5)
         return jsonify(
