@@ -4,7 +4,6 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := chromium graphviz redis-server
 
 .PHONY: run test lint bench check chat sandbox lock debian venv clean
 
@@ -17,12 +16,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests and the demo need (headless browser, graph renderer, Redis).
+# Debian packages the tests and the demo need (headless browser and its emoji font, graph
+# renderer, Redis).
 debian:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
