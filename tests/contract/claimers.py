@@ -1,51 +1,30 @@
-"""Claim-and-commit loops shared by the thread and process concurrency tests."""
+"""The claim-and-commit loop of one spawned process in the two-process test."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from typing import Any
 
-from gateway.store.base import Store
 from tests.contract.helpers import commit
 
-Record = Callable[[str, str], None]
+TURN_S = 0.002  # a turn takes a moment, so neither process can starve the other
 
 
-def drain(
-    store: Store,
-    worker: str,
-    total: int,
-    done: Callable[[], int],
-    record: Record,
-    *,
-    deadline_s: float = 20.0,
-) -> int:
-    """Claim and commit until `done()` reaches `total`; returns how many this worker committed."""
-    mine = 0
-    stop = time.monotonic() + deadline_s
-    while done() < total and time.monotonic() < stop:
-        claim = store.claim(worker, time.time(), 30.0)
-        if claim is None:
-            time.sleep(0.001)
-            continue
-        record(claim.conversation, claim.inbound.message_id)
-        assert commit(store, claim, time.time()), f"{worker} lost a lease it just took"
-        mine += 1
-    return mine
-
-
-def process_main(spec: object, worker: str, total: int, results: object) -> None:
-    """Entry point of a spawned process: drain the shared store, report what it claimed."""
-    store = spec.open()  # type: ignore[attr-defined]
+def process_main(spec: Any, worker: str, start: Any, results: Any) -> None:
+    """Claim and commit from the shared store until its queue is empty; report what it took."""
+    store = spec.open()
     claimed: list[tuple[str, str]] = []
     try:
-        drain(
-            store,
-            worker,
-            total,
-            lambda: total - store.queue_depth(),
-            lambda conv, mid: claimed.append((conv, mid)),
-        )
+        start.wait(30)  # both processes begin together
+        stop = time.monotonic() + 20
+        while store.queue_depth() > 0 and time.monotonic() < stop:
+            claim = store.claim(worker, time.time(), 30.0)
+            if claim is None:
+                time.sleep(0.001)
+                continue
+            claimed.append((claim.conversation, claim.inbound.message_id))
+            time.sleep(TURN_S)
+            assert commit(store, claim, time.time()), f"{worker} lost a lease it just took"
     finally:
         store.close()
-        results.put((worker, claimed))  # type: ignore[attr-defined]
+        results.put((worker, claimed))

@@ -125,8 +125,10 @@ def test_two_processes_never_claim_the_same_message(spec: StoreSpec) -> None:
     finally:
         store.close()
     ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
-    procs = [ctx.Process(target=process_main, args=(spec, f"p{i}", 200, results)) for i in range(2)]
+    results, start = ctx.Queue(), ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=process_main, args=(spec, f"p{i}", start, results)) for i in range(2)
+    ]
     for p in procs:
         p.start()
     got = dict(results.get(timeout=60) for _ in procs)

@@ -1,0 +1,511 @@
+"""The shared store: Redis, for several gateway processes on several hosts (and Redis Cluster).
+
+Every key of one conversation carries the hash tag `{conv:<key>}`, so one Lua script can change
+all of them atomically (enqueue with dedupe, claim of the head, commit_turn, release, bury, each
+outbox step) and the conversation lives on one Cluster node:
+
+    <p>:{conv:K}     hash of small values (so Redis keeps it a compact listpack): li last
+                     inbound, u updated, v version, oq outbox seq, od dead outbox items, and
+                     while a message is in flight its lease: lt token, lu lease_until, lw
+                     worker, hn attempts, ha available_at, he last error
+    <p>:{conv:K}:s   the ConversationState JSON (apart, so the hash above stays compact)
+    <p>:{conv:K}:q   list of queued messages, oldest first: [arrived_at, id, inbound]
+    <p>:{conv:K}:x   list of buried messages (for an operator)
+    <p>:{conv:K}:d   hash message_id -> dedupe expiry; the key expires with the last message
+    <p>:{conv:K}:h   list of history lines; seq is the position (1-based), so pages are LRANGEs
+    <p>:{conv:K}:o   hash outbox id -> "<mutable JSON>\\n<immutable JSON>"; expires when idle
+    <p>:{conv:K}:op  zset of pending outbox ids by seq (the head is the first)
+    <p>:{conv:K}:e   list "#<message id>", that turn's events, ...: LPOS finds a message
+                     already recorded, so a turn processed twice records its events once
+
+Which conversation has work is a global sorted set per queue, `<p>:{<p>:q}:ready` (inbound) and
+`<p>:{<p>:o}:due` (outbox), scored by when the conversation's head can next be taken: its
+arrival or retry time, or its lease_until while leased, so a dead worker's lease simply comes
+due. A claimer reads the lowest scores and asks each conversation's script for its head; the
+script is the judge (leased? not due yet? empty?), so the index is only a hint and may lag.
+It cannot sit in the conversation's slot, so it is updated right after the script, from the
+script's answer, with a per-conversation version: every script that changes the head bumps `v`,
+and the index applies an update only if its version is newer. Updates from racing clients can
+arrive in any order and the index still ends at the newest state. Before a message or an outbox
+item is written, its conversation is added to the index (ZADD NX), so a crash between the
+script and the index update leaves at worst an early entry, never a lost one. A stream with a
+consumer group (DESIGN.md) gives one entry per message, not per conversation, and cannot express
+"not while this conversation has one in flight" without the same per-conversation lease, so the
+sorted set is the simpler shape.
+
+Dedupe is a small hash per conversation instead of a key per message: one key with a TTL costs
+far less memory than thousands, and expiry follows the caller's clock like the SQLite backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+from flows.messages import Inbound, from_dict, to_dict
+from flows.state import ConversationState
+from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem, delivery_rank
+from gateway.store.redis_lua import SCRIPTS
+
+logger = logging.getLogger(__name__)
+CANDIDATES = 16  # conversations a claimer considers per round
+ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
+
+Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _line(h: HistoryEntry) -> str:
+    """One history line: a JSON array, the data left out when empty."""
+    return _json(
+        [h.at, h.direction, h.author, h.text, h.data]
+        if h.data
+        else [h.at, h.direction, h.author, h.text]
+    )
+
+
+def _check_same(conversation: str, what: Sequence[HistoryEntry] | Sequence[OutboxItem]) -> None:
+    for item in what:
+        if item.conversation != conversation:
+            raise ValueError(
+                f"commit_turn for {conversation!r} got an item of {item.conversation!r}: "
+                "a turn writes only its own conversation"
+            )
+
+
+def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
+    mutable, immutable = raw.split("\n", 1)
+    status, attempts, next_at, _lease, platform_id, delivery, error, seq = json.loads(mutable)
+    channel, payload, created_at = json.loads(immutable)
+    return OutboxItem(
+        id=item_id,
+        conversation=conversation,
+        channel=channel,
+        payload=payload,
+        created_at=created_at,
+        status=status,
+        attempts=attempts,
+        next_at=float(next_at),
+        last_error=error,
+        platform_id=platform_id,
+        delivery=delivery,
+        seq=seq,
+    )
+
+
+def _index_args(delta: int, updates: Sequence[Update]) -> list[Any]:
+    args: list[Any] = [delta]
+    for update in updates:
+        args.extend(update)
+    return args
+
+
+class _Batch:
+    """A pipeline (one round trip) that runs our scripts by SHA, loading one only if missing.
+
+    redis-py's own pipelines ask SCRIPT EXISTS first: a second round trip every time.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.pipe = store._r.pipeline(transaction=False)
+        self.scripts: list[tuple[int, str, list[str], list[Any]]] = []
+
+    def script(self, name: str, keys: list[str], args: list[Any]) -> None:
+        self.scripts.append((len(self.pipe), name, keys, args))
+        self.pipe.evalsha(self.store._sha[name], len(keys), *keys, *args)
+
+    def execute(self) -> list[Any]:
+        results = self.pipe.execute(raise_on_error=False)
+        for i, name, keys, args in self.scripts:
+            if isinstance(results[i], NoScriptError):  # the server restarted or was flushed
+                results[i] = self.store._run(name, keys, args)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+
+class RedisStore:
+    """`Store` on Redis (see the module docstring for the key layout and the queue design)."""
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "gw",
+        *,
+        outbox_ttl_s: float = 3 * 86_400.0,
+        delivery_ttl_s: float = 3 * 86_400.0,
+    ) -> None:
+        """`outbox_ttl_s`: how long a conversation's sent outbox stays after its last send;
+        `delivery_ttl_s`: how long a platform id still finds its item for delivery reports."""
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"Redis key prefix {prefix!r} must be non-empty and free of braces")
+        self.prefix = prefix
+        self._r = redis.Redis.from_url(url, decode_responses=True)
+        self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SCRIPTS.items()}
+        self._outbox_ttl_ms = int(outbox_ttl_s * 1000)
+        self._delivery_ttl_s = int(delivery_ttl_s)
+        q, o = f"{prefix}:{{{prefix}:q}}", f"{prefix}:{{{prefix}:o}}"
+        self._ready_keys = [f"{q}:ready", f"{q}:ver", f"{q}:depth"]
+        self._due_keys = [f"{o}:due", f"{o}:ver"]
+        self._oconv = f"{o}:conv"  # outbox id -> conversation, until sent
+        self._odead = f"{o}:dead"  # dead outbox ids by created_at
+        # Index updates that may wait for this store's next call (see _defer).
+        self._lock = threading.Lock()
+        self._later_ready: list[Update] = []
+        self._later_due: list[Update] = []
+        self._later_oconv: dict[str, str] = {}
+        self._later_unmap: list[str] = []
+        self._later_depth = 0
+        self._item_conv: dict[str, str] = {}
+
+    # ---- plumbing ----
+
+    def _k(self, key: str, suffix: str = "") -> str:
+        return f"{self.prefix}:{{conv:{key}}}{suffix}"
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return self._r.evalsha(self._sha[name], len(keys), *keys, *args)
+        except NoScriptError:
+            self._r.script_load(SCRIPTS[name])
+            return self._r.evalsha(self._sha[name], len(keys), *keys, *args)
+
+    def _defer(
+        self,
+        ready: Sequence[Update] = (),
+        due: Sequence[Update] = (),
+        oconv: dict[str, str] | None = None,
+        unmap: Sequence[str] = (),
+        depth: int = 0,
+    ) -> None:
+        """Updates that may ride along with this store's next call instead of costing a trip.
+
+        Only those whose delay hides no work: an index entry that stays *earlier* than the
+        truth (a claimer asks the conversation's script, hears "busy", "not yet" or "empty",
+        and fixes the entry), a removal, a lookup entry, the depth counter.
+        """
+        with self._lock:
+            self._later_ready.extend(ready)
+            self._later_due.extend(due)
+            self._later_oconv.update(oconv or {})
+            self._later_unmap.extend(unmap)
+            self._later_depth += depth
+
+    def _flush(self, batch: _Batch) -> None:
+        with self._lock:
+            ready, self._later_ready = self._later_ready, []
+            due, self._later_due = self._later_due, []
+            oconv, self._later_oconv = self._later_oconv, {}
+            unmap, self._later_unmap = self._later_unmap, []
+            depth, self._later_depth = self._later_depth, 0
+        if ready or depth:
+            batch.script("index", self._ready_keys, _index_args(depth, ready))
+        if due:
+            batch.script("index", self._due_keys, _index_args(0, due))
+        if oconv:
+            batch.pipe.hset(self._oconv, mapping=oconv)
+        if unmap:
+            batch.pipe.hdel(self._oconv, *unmap)
+
+    def _remember(self, items: Sequence[OutboxItem]) -> None:
+        if len(self._item_conv) > ITEM_CACHE:
+            self._item_conv.clear()
+        for item in items:
+            self._item_conv[item.id] = item.conversation
+
+    # ---- inbound queue ----
+
+    def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
+        key = inbound.key
+        entry = _json([now, uuid.uuid4().hex, to_dict(inbound)])
+        batch = _Batch(self)
+        batch.pipe.zadd(self._ready_keys[0], {key: now}, nx=True)  # so a crash strands nothing
+        batch.script(
+            "enqueue",
+            [self._k(key), self._k(key, ":q"), self._k(key, ":d")],
+            [inbound.message_id, now, now + dedupe_ttl_s, max(1, int(dedupe_ttl_s * 1000)), entry],
+        )
+        result = batch.execute()[-1]
+        if not result[0]:
+            return False
+        self._run("index", self._ready_keys, _index_args(1, [(key, *result[1:4])]))
+        return True
+
+    def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
+        lease_until = now + lease_s
+        token = uuid.uuid4().hex
+        batch = _Batch(self)
+        self._flush(batch)
+        batch.pipe.zrangebyscore(self._ready_keys[0], "-inf", now, start=0, num=CANDIDATES)
+        found = batch.execute()[-1]
+        # The oldest first; the rest shuffled so that racing claimers spread out.
+        rest = found[1:]
+        random.shuffle(rest)
+        for key in found[:1] + rest:
+            result = self._run(
+                "claim", [self._k(key), self._k(key, ":q")], [now, lease_until, token, worker]
+            )
+            self._defer(ready=[(key, result[1], result[2], "v")])
+            if result[0]:
+                _at, entry_id, message = json.loads(result[3])
+                return Claim(
+                    id=entry_id,
+                    conversation=key,
+                    inbound=from_dict(Inbound, message),
+                    attempts=int(result[4]),
+                    lease_until=lease_until,
+                    token=token,
+                )
+        return None
+
+    def commit_turn(
+        self,
+        claim: Claim,
+        state: ConversationState,
+        history: Sequence[HistoryEntry],
+        outbox: Sequence[OutboxItem],
+        events: Sequence[dict[str, Any]],
+        now: float,
+    ) -> bool:
+        key = claim.conversation
+        _check_same(key, history)
+        _check_same(key, outbox)
+        args: list[Any] = [
+            claim.token,
+            now,
+            state.to_json(),
+            claim.inbound.timestamp or now,
+            claim.inbound.message_id,
+            _json([now, list(events)]) if events else "",
+            self._outbox_ttl_ms,
+            len(history),
+        ]
+        args.extend(_line(h) for h in history)
+        args.append(len(outbox))
+        for o in outbox:
+            args.extend((o.id, o.next_at, _json([o.channel, o.payload, o.created_at])))
+        batch = _Batch(self)
+        if outbox:
+            batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing
+        keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
+        batch.script("commit", keys, args)
+        results = batch.execute()
+        result = results[-1]
+        if not result[0]:
+            return False
+        _ok, version, queue_due, outbox_due, added = result
+        ready = [(key, version, queue_due, "v")]
+        due = [(key, version, outbox_due, "v")] if outbox else []
+        oconv = dict.fromkeys(added, key)
+        # The next message must become claimable now, and an outbox entry that was already
+        # there (ZADD NX added nothing) may be later than the new items; the rest can wait.
+        if queue_due == "" and not (outbox and results[0] == 0):
+            self._defer(ready=ready, due=due, oconv=oconv, depth=-1)
+            return True
+        batch = _Batch(self)
+        self._flush(batch)
+        batch.script("index", self._ready_keys, _index_args(-1, ready))
+        if due:
+            batch.script("index", self._due_keys, _index_args(0, due))
+        if oconv:
+            batch.pipe.hset(self._oconv, mapping=oconv)
+        batch.execute()
+        return True
+
+    def release(self, claim: Claim, retry_at: float, error: str) -> None:
+        key = claim.conversation
+        result = self._run("release", [self._k(key)], [claim.token, retry_at, error])
+        if result[0]:
+            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
+
+    def bury(self, claim: Claim, error: str) -> None:
+        key = claim.conversation
+        keys = [self._k(key), self._k(key, ":q"), self._k(key, ":x")]
+        result = self._run("bury", keys, [claim.token, error, time.time()])
+        if result[0]:
+            update = (key, result[1], result[2], "v")
+            self._run("index", self._ready_keys, _index_args(-1, [update]))
+
+    def queue_depth(self) -> int:
+        """A counter beside the index: exact once every store has flushed (see _defer), unless
+        a process died between a script and its index update."""
+        batch = _Batch(self)
+        self._flush(batch)
+        batch.pipe.get(self._ready_keys[2])
+        return max(0, int(batch.execute()[-1] or 0))
+
+    # ---- conversations and history ----
+
+    def load(self, key: str) -> Conversation:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.get(self._k(key, ":s"))
+        pipe.hmget(self._k(key), "li", "u")
+        state, (last_inbound, updated) = pipe.execute()
+        return Conversation(
+            key,
+            ConversationState.from_json(state),
+            float(last_inbound or 0.0),
+            float(updated or 0.0),
+        )
+
+    def history(
+        self, key: str, before_seq: int | None = None, limit: int = 50
+    ) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        before = "" if before_seq is None else before_seq
+        first, *lines = self._run("history", [self._k(key, ":h")], [before, limit])
+        out = []
+        for seq, line in enumerate(lines, start=int(first)):
+            at, direction, author, text, *data = json.loads(line)
+            out.append(HistoryEntry(key, at, direction, author, text, data[0] if data else {}, seq))
+        return out
+
+    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
+        by_key: dict[str, list[str]] = {}
+        for h in entries:
+            line = _line(h)
+            by_key.setdefault(h.conversation, []).append(line)
+        if by_key:
+            pipe = self._r.pipeline(transaction=False)
+            for key, lines in by_key.items():
+                pipe.rpush(self._k(key, ":h"), *lines)
+            pipe.execute()
+
+    # ---- outbox ----
+
+    def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+        if limit <= 0:
+            return []
+        batch = _Batch(self)
+        self._flush(batch)
+        batch.pipe.zrangebyscore(self._due_keys[0], "-inf", now, start=0, num=limit)
+        keys = batch.execute()[-1]
+        if not keys:
+            return []
+        batch = _Batch(self)
+        for key in keys:
+            conv_keys = [self._k(key), self._k(key, ":o"), self._k(key, ":op")]
+            batch.script("outbox_claim", conv_keys, [now, now + lease_s])
+        results = batch.execute()
+        items = [_item(key, r[3], r[4]) for key, r in zip(keys, results, strict=True) if r[0]]
+        self._remember(items)
+        self._defer(
+            due=[(key, r[1], r[2], "v") for key, r in zip(keys, results, strict=True)],
+            oconv={i.id: i.conversation for i in items},
+        )
+        return sorted(items, key=lambda o: (o.created_at, o.seq))
+
+    def _outbox_step(self, item_id: str, action: str, a: Any = "", b: Any = "") -> bool:
+        """One OUTBOX_STEP on an item; False if there is no such item in a fitting status."""
+        key = self._item_conv.get(item_id) or self._r.hget(self._oconv, item_id)
+        if key is None:
+            return False
+        batch = _Batch(self)
+        if action == "sent" and a:  # mapped first, so a delivery report racing us finds it
+            pid_key = f"{self.prefix}:pid:{a}"
+            batch.pipe.set(pid_key, f"{key}\n{item_id}", ex=self._delivery_ttl_s)
+        batch.script(
+            "outbox_step",
+            [self._k(key), self._k(key, ":o"), self._k(key, ":op")],
+            [item_id, action, self._outbox_ttl_ms, a, b],
+        )
+        result = batch.execute()[-1]
+        if not result[0]:
+            return False
+        update = (key, result[1], result[2], "v")
+        if action == "sent":
+            self._item_conv.pop(item_id, None)
+            if result[2] == "":  # nothing else to send: the removal can wait
+                self._defer(due=[update], unmap=[item_id])
+                return True
+        batch = _Batch(self)
+        self._flush(batch)
+        batch.script("index", self._due_keys, _index_args(0, [update]))
+        item = _item(key, item_id, result[3])
+        if action == "sent":
+            batch.pipe.hdel(self._oconv, item_id)
+        elif action == "dead":
+            batch.pipe.hset(self._oconv, item_id, key)
+            batch.pipe.zadd(self._odead, {item_id: item.created_at})
+        elif action == "retry_dead":
+            batch.pipe.zrem(self._odead, item_id)
+        batch.execute()
+        return True
+
+    def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
+        self._outbox_step(item_id, "sent", platform_id or "")
+
+    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
+        self._outbox_step(item_id, "retry", next_at, error)
+
+    def outbox_dead(self, item_id: str, error: str) -> None:
+        self._outbox_step(item_id, "dead", "", error)
+
+    def dead_letters(self, limit: int = 100) -> list[OutboxItem]:
+        ids = self._r.zrange(self._odead, 0, limit - 1) if limit > 0 else []
+        keys = self._r.hmget(self._oconv, ids) if ids else []
+        found = [(i, k) for i, k in zip(ids, keys, strict=True) if k is not None]
+        pipe = self._r.pipeline(transaction=False)
+        for item_id, key in found:
+            pipe.hget(self._k(key, ":o"), item_id)
+        raws = pipe.execute() if found else []
+        return [_item(k, i, raw) for (i, k), raw in zip(found, raws, strict=True) if raw]
+
+    def retry_dead(self, item_id: str, now: float) -> bool:
+        """The item goes to the back of its conversation's outbox (after what is pending now)."""
+        return self._outbox_step(item_id, "retry_dead", now)
+
+    def update_delivery(self, platform_id: str, status: str, error: str | None) -> bool:
+        found = self._r.get(f"{self.prefix}:pid:{platform_id}")
+        if found is None:
+            return False
+        key, item_id = found.split("\n", 1)
+        args = [item_id, status, delivery_rank(status), error or ""]
+        return bool(self._run("delivery", [self._k(key, ":o")], args))
+
+    def outbox_items(self, conversation: str) -> list[OutboxItem]:
+        raw = self._r.hgetall(self._k(conversation, ":o"))
+        items = [_item(conversation, item_id, value) for item_id, value in raw.items()]
+        return sorted(items, key=lambda o: o.seq)
+
+    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        # The list is [marker, turn, marker, turn...]; the last `limit` turns hold enough events.
+        lines = self._r.lrange(self._k(key, ":e"), -2 * limit, -1)
+        turns = [json.loads(line) for line in lines if not line.startswith("#")]
+        return [event for _at, events in turns for event in events][-limit:]
+
+    # ---- operations ----
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        try:
+            batch = _Batch(self)
+            self._flush(batch)
+            batch.execute()
+        except redis.RedisError:  # the entries it would have fixed heal on the next claim
+            logger.warning("redis_store_flush_failed", exc_info=True)
+        finally:
+            self._r.close()
