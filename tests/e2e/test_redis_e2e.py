@@ -1,0 +1,54 @@
+"""The same service on Redis: several processes could share this store; behaviour is identical."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
+from tests.e2e.conftest import Stack, start_stack
+
+_DB = itertools.count(1)  # a fresh Redis database per test: addresses repeat between stacks
+
+
+@pytest.fixture
+def redis_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:  # noqa: F811
+    url = redis_url.rsplit("/", 1)[0] + f"/{next(_DB) % 16 or 1}"
+    stack, stop = start_stack(tmp_path, store_url=url)
+    yield stack
+    stop()
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "telegram"])
+def test_three_turns_on_redis(redis_stack: Stack, channel: str) -> None:
+    shopper = redis_stack.shopper(channel)
+    redis_stack.say(channel, shopper, "hi")
+    redis_stack.wait_sent(channel, shopper, 2)
+    redis_stack.say(channel, shopper, "Track my order")
+    redis_stack.wait_sent(channel, shopper, 3)
+    redis_stack.say(channel, shopper, "A1234")
+    sent = redis_stack.wait_sent(channel, shopper, 5)
+    assert "A1234 is on its way" in sent[3]["text"]
+
+
+def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
+    assert redis_stack.post_fixture("telegram/text_private.json").status_code == 200
+    assert redis_stack.post_fixture("telegram/text_private_redelivery.json").status_code == 200
+    shopper = redis_stack.shopper("telegram")
+    redis_stack.say("telegram", shopper, "hi")
+    redis_stack.wait_sent("telegram", shopper, 2)
+    for i in range(30):
+        redis_stack.say("telegram", shopper, f"message {i}")
+    deadline = time.monotonic() + 20
+    inbound: list[str] = []
+    while time.monotonic() < deadline:
+        inbound = [h.text for h in redis_stack.gw.store.history(f"telegram:{shopper}", limit=100) if h.direction == "in"]
+        if len(inbound) == 31:
+            break
+        time.sleep(0.05)
+    assert inbound[1:] == [f"message {i}" for i in range(30)]
+    assert redis_stack.gw.metrics.deduplicated.labels("telegram")._value.get() == 1
