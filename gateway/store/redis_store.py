@@ -27,8 +27,12 @@ It cannot sit in the conversation's slot, so it is updated right after the scrip
 script's answer, with a per-conversation version: every script that changes the head bumps `v`,
 and the index applies an update only if its version is newer. Updates from racing clients can
 arrive in any order and the index still ends at the newest state. Before a message or an outbox
-item is written, its conversation is added to the index (ZADD NX), so a crash between the
-script and the index update leaves at worst an early entry, never a lost one. A stream with a
+item is written, its conversation is added to the index (ZADD NX), and the next message of a
+conversation restores a missing entry, so a crash between a script and its index update leaves
+an early entry or, at worst, one message waiting for the next. Updates that can only leave an
+entry early (a lease taken, an emptied queue) ride along with the store's next call instead of
+costing a round trip of their own (`_defer`): an early entry just makes a claimer ask the
+script, hear "busy", and correct it. A stream with a
 consumer group (DESIGN.md) gives one entry per message, not per conversation, and cannot express
 "not while this conversation has one in flight" without the same per-conversation lease, so the
 sorted set is the simpler shape.
