@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -21,6 +22,8 @@ def _gateway(environ: Mapping[str, str] | None = None):  # noqa: ANN202 (lazy im
 
     config = Config.from_env(environ)
     setup_logging(config.log_level)
+    if config.log_level != "DEBUG":  # httpx logs every platform request (each reply) at INFO
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return build_gateway(config)
 
 
