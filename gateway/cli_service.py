@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ import click
 
 from gateway.config import VARIABLES, Config
 
+WORKER_NICE = 5  # `serve --worker-processes`: turn workers yield the CPU to the webhooks
 ENV_HELP = "\n".join(f"  {name:<32} {meaning}" for name, meaning in VARIABLES.items())
 
 
@@ -27,10 +29,18 @@ def _gateway(environ: Mapping[str, str] | None = None):  # noqa: ANN202 (lazy im
     return build_gateway(config)
 
 
-def _on_sighup(gw) -> None:  # noqa: ANN001
-    """SIGHUP reloads flows.yaml (validated first; a broken file keeps the last good one)."""
+def _on_sighup(gw, children: list[subprocess.Popen] | None = None) -> None:  # noqa: ANN001
+    """SIGHUP reloads flows.yaml (validated first; a broken file keeps the last good one), here
+    and in the worker processes."""
+
+    def reload(*_: object) -> None:
+        gw.flows.reload()
+        for child in children or ():
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: gw.flows.reload())
+        signal.signal(signal.SIGHUP, reload)
 
 
 @click.command(epilog=f"Environment:\n\n{ENV_HELP}", context_settings={"max_content_width": 120})
@@ -38,37 +48,94 @@ def _on_sighup(gw) -> None:  # noqa: ANN001
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--web-only", is_flag=True, help="Only the web part; run `gateway worker` processes.")
 @click.option("--threads", default=16, show_default=True, help="Web server threads.")
-def serve(port: int | None, host: str, web_only: bool, threads: int) -> None:
+@click.option("--worker-processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Run the turn workers (WORKERS threads each) in this many `gateway worker` "
+                   "child processes, woken at once by the web process, instead of inside it: "
+                   "they use the other cores; the webhooks never wait for them.")  # fmt: skip
+def serve(port: int | None, host: str, web_only: bool, threads: int, worker_processes: int) -> None:
     """Serve the webhooks (and, unless --web-only, the workers) in one process."""
     from waitress import serve as waitress_serve
 
     from gateway.app import create_app
-    from gateway.runtime import Runtime
+    from gateway.runtime import PipeWakeup, Runtime
 
-    gw = _gateway()
-    _on_sighup(gw)
-    runtime = None if web_only else Runtime(gw, gw.config.workers).start()
-    listen = port or gw.config.port
-    for reason in gw.adapters.disabled.values():
-        click.echo(f"note: {reason}", err=True)
-    flows, store = gw.flows.flow.version, _kind(gw.config.store_url)
-    click.echo(f"gateway on http://{host}:{listen} (flows {flows}, store {store})", err=True)
+    children: list[subprocess.Popen] = []
+    wakeup = None
+    if worker_processes and not web_only:  # started first: no thread of ours exists yet
+        read_fd, write_fd = os.pipe()
+        wakeup = PipeWakeup(write_fd=write_fd)
+        children = [_worker_process(read_fd) for _ in range(worker_processes)]
+        os.close(read_fd)
+    # SIGTERM (docker stop, systemd) stops the workers and closes the store like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        waitress_serve(create_app(gw), host=host, port=listen, threads=threads, ident="gateway",
-                       channel_timeout=30, connection_limit=1000)  # fmt: skip
+        gw = _gateway()
+        _on_sighup(gw, children)
+        if wakeup is not None:
+            gw.turn_ready = wakeup  # type: ignore[assignment]  # wakes the worker processes
+        inline = not web_only and not children
+        runtime = Runtime(gw, gw.config.workers).start() if inline else None
+        listen = port or gw.config.port
+        for reason in gw.adapters.disabled.values():
+            click.echo(f"note: {reason}", err=True)
+        flows, store = gw.flows.flow.version, _kind(gw.config.store_url)
+        where = f", {len(children)} worker processes" if children else ""
+        click.echo(f"gateway on http://{host}:{listen} (flows {flows}, store {store}{where})",
+                   err=True)  # fmt: skip
+        try:
+            waitress_serve(create_app(gw), host=host, port=listen, threads=threads,
+                           ident="gateway", channel_timeout=30, connection_limit=1000)  # fmt: skip
+        finally:
+            if runtime:
+                runtime.stop()
+            gw.close()
     finally:
-        if runtime:
-            runtime.stop()
-        gw.close()
+        _stop_children(children)
+        if wakeup is not None:
+            wakeup.close()
+
+
+def _worker_process(read_fd: int) -> subprocess.Popen:
+    """A `gateway worker` child that reads its wake-ups from `read_fd` and dies with us."""
+    from gateway.runtime import WAKEUP_FD_ENV
+
+    env = {**os.environ, WAKEUP_FD_ENV: str(read_fd)}
+    return subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env,
+                            pass_fds=(read_fd,), preexec_fn=_worker_setup)  # fmt: skip
+
+
+def _worker_setup() -> None:  # pragma: no cover (runs in the child between fork and exec)
+    """Lower priority than the web process, so a busy machine still answers webhooks at once
+    (a platform retries slow ones); and, on Linux, SIGTERM when the serving process dies."""
+    os.nice(WORKER_NICE)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop_children(children: list[subprocess.Popen], timeout: float = 15.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 @click.command()
 def worker() -> None:
     """Process queued messages and send replies (scale out next to `serve --web-only`)."""
-    from gateway.runtime import Runtime
+    from gateway.runtime import Runtime, wakeup_from_env
 
     gw = _gateway()
     _on_sighup(gw)
+    wakeup = wakeup_from_env(os.environ)  # `gateway serve --worker-processes` started us
+    if wakeup is not None:
+        gw.turn_ready = wakeup  # type: ignore[assignment]
     runtime = Runtime(gw, gw.config.workers, name=f"{os.getpid()}-").start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

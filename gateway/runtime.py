@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
 import threading
+import time
 
 from gateway.context import Gateway
 from gateway.sender import OutboxSender
@@ -11,6 +15,54 @@ from gateway.worker import TurnWorker
 
 logger = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05  # how long an idle worker waits for a wake-up before polling the store
+WAKEUP_FD_ENV = "GATEWAY_WAKEUP_FD"  # set by `gateway serve --worker-processes` for its workers
+
+
+class PipeWakeup:
+    """`turn_ready` across processes: the web process writes a byte per queued message into a
+    pipe its worker processes inherited; an idle turn worker that reads one claims.
+
+    Like `threading.Event` for `set`/`wait`/`clear`, except that each byte wakes one worker
+    (a semaphore), so N idle workers do not all race to claim one message. A full pipe drops
+    the byte: the workers are busy then, and they claim again before they ever wait.
+    """
+
+    def __init__(self, read_fd: int | None = None, write_fd: int | None = None) -> None:
+        self.read_fd, self.write_fd = read_fd, write_fd
+        for fd in (read_fd, write_fd):
+            if fd is not None:
+                os.set_blocking(fd, False)
+
+    def set(self) -> None:
+        if self.write_fd is not None:
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                os.write(self.write_fd, b"\0")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True when this caller took a wake-up within `timeout`."""
+        if self.read_fd is None:  # the web side only sets; never spin
+            time.sleep(timeout or 0.0)
+            return False
+        try:
+            readable, _, _ = select.select([self.read_fd], [], [], timeout)
+            return bool(readable) and bool(os.read(self.read_fd, 1))
+        except (BlockingIOError, InterruptedError):
+            return False  # another worker took this byte
+
+    def clear(self) -> None:
+        """Nothing to clear: each wake-up was consumed by the worker that read it."""
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            if fd is not None:
+                os.close(fd)
+        self.read_fd = self.write_fd = None
+
+
+def wakeup_from_env(environ: dict[str, str] | os._Environ) -> PipeWakeup | None:
+    """The pipe a parent `gateway serve` handed to this worker process, if any."""
+    raw = environ.get(WAKEUP_FD_ENV, "")
+    return PipeWakeup(read_fd=int(raw)) if raw.isdigit() else None
 
 
 class Runtime:
