@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.context import Gateway
+from gateway.webhooks import FastWebhooks
 from gateway.webhooks import bp as webhooks_bp
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ def create_app(gateway: Gateway) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = gateway.config.max_body_bytes
     app.config["SECRET_KEY"] = gateway.config.env.get("SECRET_KEY") or None
     app.extensions["gateway"] = gateway
-    if gateway.config.trust_proxy:
+    app.wsgi_app = FastWebhooks(app.wsgi_app, gateway)  # type: ignore[method-assign]
+    if gateway.config.trust_proxy:  # outermost: the fast path sees the forwarded scheme/host
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health)
