@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     FLOWS_PATH=/app/flows.yaml \
     STORE_URL=sqlite:////data/gateway.db \
-    PORT=8080
+    PORT=8080 \
+    GATEWAY_INLINE_WORKERS=1
 
 WORKDIR /app
 COPY requirements.txt pyproject.toml ./
@@ -25,6 +26,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"8080\")}/healthz', timeout=2)"
 
-# One process per container: web (default) or `gateway worker`. With SQLite, run a single
-# container with inline workers; with Redis (STORE_URL=redis://...), scale web and workers apart.
-CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --workers 2 --threads 8 --access-logfile - 'gateway.wsgi:app'"]
+# By default one container does everything (web + worker threads, SQLite in /data). With Redis
+# (STORE_URL=redis://...), set GATEWAY_INLINE_WORKERS=0 on web containers and run `gateway worker`
+# containers beside them (docker-compose.yml). No access log: query strings can carry tokens.
+CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --workers 1 --threads 16 'gateway.wsgi:app'"]

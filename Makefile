@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check chat sandbox lock debian venv clean
+.PHONY: run test lint bench check chat sandbox lock debian venv clean screenshots
 
-$(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(STAMP): requirements.txt pyproject.toml | debian
+	test -x $(BIN)/pip || { rm -rf $(VENV); $(PY) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
@@ -20,6 +20,7 @@ venv: $(STAMP)
 # renderer, Redis).
 debian:
 	@missing=""; \
+	$(PY) -c "import venv, ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
@@ -27,6 +28,7 @@ debian:
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  [ -z "$$SUDO" ] || command -v sudo >/dev/null || { echo "run as root or install:$$missing"; exit 1; }; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
@@ -36,6 +38,9 @@ run: venv debian
 test: venv debian
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+screenshots: venv debian
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_simulator_browser.py
 
 lint: venv
 	$(BIN)/ruff check .

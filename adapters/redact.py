@@ -62,3 +62,8 @@ def protect(*secrets: str) -> None:
             for name in LIBRARY_LOGGERS:
                 logging.getLogger(name).addFilter(_FILTER)
             _installed = True
+
+
+def secret_filter() -> logging.Filter:
+    """The filter that masks every protected secret, for the application's own log handler."""
+    return _FILTER

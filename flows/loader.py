@@ -7,6 +7,7 @@ of `check_flow`, which tools such as `gateway check` print in full.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ SETTINGS_KEYS = {
 }  # fmt: skip
 DEFAULT_FALLBACK = "Sorry, I didn't get that."
 FORMAT_VERSION = 1
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE|_KEY$|^KEY$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,13 @@ def _read_env(w: Wild | None, environ: Mapping[str, str]) -> dict[str, str]:
         return {}
     out = {}
     for name, part in w.items():
+        if _SECRET_NAME.search(name):
+            w.diags.error(
+                w.key_pos(name),
+                f"'{name}' looks like a secret; secrets must never be shown to shoppers",
+                "remove it from 'env:' (the gateway uses its secrets itself)",
+            )
+            continue
         default = "" if part.value is None else str(part.value)
         out[name] = environ.get(name, default)
     return out

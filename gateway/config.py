@@ -42,6 +42,8 @@ VARIABLES: dict[str, str] = {
     "SECRET_KEY": "signs inbox sessions (secret)",
     "IDLE_EXPIRY_S": "idle conversations start fresh after this many seconds (default 86400)",
     "REDACT_PATTERNS": "extra regexes whose matches are redacted in history, separated by ;;",
+    "GATEWAY_INLINE_WORKERS": "1: gunicorn web processes also run worker threads (image default)",
+    "SHOP_API_URL": "the shop's own API, if flows.yaml names it under env:",
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
 }

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from adapters.redact import protect
 from adapters.registry import BuiltAdapters, build_adapters
-from gateway.config import Config
+from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
 from gateway.metrics import Metrics
@@ -38,14 +40,20 @@ class Gateway:
         self.store.close()
 
 
+def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """What flows.yaml's `env:` may read: never the gateway's own secrets."""
+    return {k: v for k, v in env.items() if k not in SECRET_NAMES}
+
+
 def build_gateway(config: Config) -> Gateway:
     # PTB 22 warns on integer retry_after unless told to use timedelta; we read both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    protect(*(v for k, v in config.env.items() if k in SECRET_NAMES and v))
     return Gateway(
         config=config,
         store=open_store(config.store_url),
         adapters=build_adapters(config.env),
-        flows=FlowHolder(config.flows_path, config.env),
+        flows=FlowHolder(config.flows_path, without_secrets(config.env)),
         services=HttpServices(),
         redact=Redactor(config.redact_patterns),
     )

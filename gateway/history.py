@@ -30,7 +30,10 @@ def inbound_entry(inbound: Inbound, at: float, redact: Callable[[str], str]) -> 
     )
 
 
-def reply_entry(conversation: str, reply: Reply, at: float) -> HistoryEntry:
+def reply_entry(
+    conversation: str, reply: Reply, at: float, redact: Callable[[str], str]
+) -> HistoryEntry:
+    """A bot or agent message; redacted too, since a template may echo what the shopper typed."""
     data: dict[str, object] = {}
     if reply.buttons:
         data["buttons"] = [b.title for b in reply.buttons]

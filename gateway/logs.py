@@ -11,6 +11,8 @@ import logging
 import sys
 import time
 
+from adapters.redact import secret_filter
+
 FIELDS = (
     "conversation", "channel", "message_id", "outbox_id", "attempt", "ms", "status", "code",
     "error", "kind", "version", "node", "count", "path", "worker",
@@ -41,6 +43,7 @@ def setup_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(secret_filter())  # our own tracebacks may carry a URL with a token
     root.addHandler(handler)
     root.setLevel(level)
     logging.Formatter.converter = time.gmtime

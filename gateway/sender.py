@@ -18,6 +18,7 @@ from gateway.context import Gateway
 from gateway.store.base import HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
+BATCH = 4  # items one sender claims at a time (see run_once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class RetryPolicy:
     base_s: float = 0.5
     factor: float = 2.0
     max_s: float = 300.0
-    max_attempts: int = 6
+    max_attempts: int = 30  # with the 300 s cap: about 2.5 hours of outage before dead-letter
     jitter: float = 0.25  # ± share of the delay, so retries of many chats do not stampede
 
     def next_delay(
@@ -46,11 +47,19 @@ class OutboxSender:
         self.policy = policy or RetryPolicy()
         self.lease_s = lease_s
 
-    def run_once(self, limit: int = 32) -> int:
-        """Send what is due now; returns how many items were tried."""
+    def run_once(self, limit: int = BATCH) -> int:
+        """Send what is due now; returns how many items were tried.
+
+        The batch is small so that even at the adapters' longest timeout (about 25 s a send)
+        it finishes well inside the lease: no other sender can take an item still being sent.
+        """
         items = self.gw.store.claim_outbox(time.time(), self.lease_s, limit)
         for item in items:
-            self.send(item)
+            try:
+                self.send(item)
+            except Exception:  # an adapter bug must cost one item a retry, not the whole batch
+                logger.exception("send_failed_unexpectedly", extra={"outbox_id": item.id})
+                self._retry(item, item.attempts + 1, time.time(), None, "exception", "exception")
         return len(items)
 
     def send(self, item: OutboxItem) -> None:

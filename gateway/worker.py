@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from flows.engine import step
 from flows.messages import Inbound, Shopper, event_to_dict
@@ -66,16 +67,24 @@ class TurnWorker:
         state = self._fresh_if_idle(conversation, now)
         result = step(gw.flows.flow, state, inbound, gw.services)
         history = [inbound_entry(inbound, now, gw.redact)]
-        history += [reply_entry(claim.conversation, r, now) for r in result.replies]
+        history += [reply_entry(claim.conversation, r, now, gw.redact) for r in result.replies]
         outbox = self._outbox(claim, result.replies, now)
         events = [
-            {**event_to_dict(e), "at": now, "channel": inbound.channel, "i": i}
+            {**self._safe(event_to_dict(e)), "at": now, "channel": inbound.channel, "i": i}
             for i, e in enumerate(result.events)
         ]
         if gw.store.commit_turn(claim, result.state, history, outbox, events, now):
             return True
         logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
         return False
+
+    def _safe(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Events are stored for reports: shopper text redacted, URLs without their query."""
+        if "text" in event:
+            event["text"] = self.gw.redact(str(event["text"]))
+        if "url" in event:
+            event["url"] = str(event["url"]).split("?", 1)[0]
+        return event
 
     def _with_profile(self, inbound: Inbound) -> Inbound:
         """Fill in the shopper's name where the webhook has none (Messenger gives only an id)."""

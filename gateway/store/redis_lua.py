@@ -187,7 +187,7 @@ local action = ARGV[2]
 if action == "retry_dead" then
   if m[1] ~= "dead" then return {0} end
   local seq = redis.call("HINCRBY", KEYS[1], "oq", 1)
-  m[1], m[3], m[4], m[8] = "pending", ARGV[4], "", seq
+  m[1], m[2], m[3], m[4], m[8] = "pending", 0, ARGV[4], "", seq
   redis.call("ZADD", KEYS[3], seq, ARGV[1])
   redis.call("HINCRBY", KEYS[1], "od", -1)
 elseif m[1] ~= "pending" then return {0}

@@ -385,7 +385,8 @@ class SQLiteStore:
         return [_outbox_item(r) for r in rows]
 
     def retry_dead(self, item_id: str, now: float) -> bool:
-        """The item goes to the back of its conversation's outbox (after what is pending now)."""
+        """The item goes to the back of its conversation's outbox (after what is pending now),
+        with a fresh retry budget: an operator's retry is a new start, not the last attempt."""
         with self._write() as c:
             row = c.execute(
                 "SELECT conversation FROM outbox WHERE id = ? AND status = 'dead'", (item_id,)
@@ -394,7 +395,8 @@ class SQLiteStore:
                 return False
             oseq = c.execute(SQL_BUMP_SEQ, (row[0], 0, 1)).fetchall()[0][1]
             c.execute(
-                "UPDATE outbox SET status = 'pending', next_at = ?, seq = ? WHERE id = ?",
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_at = ?, seq = ?"
+                " WHERE id = ?",
                 (now, oseq, item_id),
             )
             c.execute(SQL_OUTBOX_HEAD, (row[0],))

@@ -87,6 +87,7 @@ def test_retry_dead_sends_the_item_again_after_the_pending_ones(store: Store) ->
     store.outbox_sent(nxt.id, "p2", T0 + 11)
     (retried,) = store.claim_outbox(T0 + 11, LEASE, 5)
     assert retried.id == item.id and retried.status == "pending"
+    assert retried.attempts == 0  # an operator's retry gets a fresh budget
     store.outbox_sent(retried.id, "p1", T0 + 12)
     assert [o.status for o in store.outbox_items(key("c1"))] == ["sent", "sent"]
 

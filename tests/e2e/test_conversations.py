@@ -40,6 +40,9 @@ def test_history_is_saved_in_order_and_redacted(stack: Stack) -> None:
     assert texts[1][0] == "out" and texts[1][1].startswith("Hi Ann!")
     card_line = next(t for d, t in texts if d == "in" and "card" in t)
     assert "4111" not in card_line and "123" not in card_line and "[card redacted]" in card_line
+    events = stack.gw.store.events(f"telegram:{shopper}")
+    fallback = next(e for e in events if e["type"] == "Fallback")  # the text the bot did not get
+    assert "4111" not in fallback["text"] and "[card redacted]" in fallback["text"]
 
 
 def test_platform_redelivery_yields_one_reply(stack: Stack) -> None:
