@@ -105,3 +105,26 @@ def test_health_ready_and_metrics(stack: Stack) -> None:
     stack.post_fixture("telegram/text_private.json")
     metrics = requests.get(stack.url + "/metrics", timeout=5).text
     assert 'gw_received_total{channel="telegram"} 1.0' in metrics
+
+
+def test_outbox_command_lists_and_retries_dead_letters(stack: Stack) -> None:
+    import subprocess
+    import sys
+
+    shopper = stack.shopper("telegram")
+    stack.sandbox.fail_next("telegram", 403, body="blocked", count=1)
+    stack.say("telegram", shopper, "hi")
+    stack.wait_sent("telegram", shopper, 1)
+    env = {"STORE_URL": stack.gw.config.store_url, "PATH": "/usr/bin:/bin"}
+    listed = subprocess.run([sys.executable, "-m", "gateway", "outbox", "--failed"], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.strip().splitlines()
+    item_id = line.split("\t")[0]
+    assert item_id.startswith(f"telegram:{shopper}:") and "unreachable" in line
+    retried = subprocess.run([sys.executable, "-m", "gateway", "outbox", "--retry", item_id], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert retried.returncode == 0 and "queued again" in retried.stdout
+    missing = subprocess.run([sys.executable, "-m", "gateway", "outbox", "--retry", "nope"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 1 and "no dead-letter message nope" in missing.stderr
