@@ -46,7 +46,11 @@ def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
     deadline = time.monotonic() + 20
     inbound: list[str] = []
     while time.monotonic() < deadline:
-        inbound = [h.text for h in redis_stack.gw.store.history(f"telegram:{shopper}", limit=100) if h.direction == "in"]
+        inbound = [
+            h.text
+            for h in redis_stack.gw.store.history(f"telegram:{shopper}", limit=100)
+            if h.direction == "in"
+        ]
         if len(inbound) == 31:
             break
         time.sleep(0.05)
