@@ -10,8 +10,9 @@ figures are medians over the rounds, ratios the median of per-round ratios. Then
 300 updates/s, open loop, webhook acknowledgement latency.
 
 Prints `name: value unit` lines. Environment: BENCH_QUICK=1 (a quick check: fewer chats, one
-round), BENCH_CHATS (default 3000), BENCH_ROUNDS (3), BENCH_ACK_S (seconds of ack mode, 15),
-BENCH_WORKERS (turn worker threads per gateway process), BENCH_OUT (keep the raw JSON lines).
+round), BENCH_CHATS (default 3000), BENCH_ROUNDS (2), BENCH_ACK_S (seconds of ack mode, 15),
+BENCH_WORKERS (WORKERS, turn worker threads per process), BENCH_SERVE_ARGS (`gateway serve`
+options), BENCH_OUT (a file to append the raw tgload JSON lines to).
 Run: `make bench` or `.venv/bin/python bench/bench_e2e.py`.
 """
 
@@ -35,11 +36,13 @@ SHARED = ROOT.parent / "shared" / "bench"
 FLOWS = ROOT / "bench" / "flows_bench.yaml"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CHATS = int(os.environ.get("BENCH_CHATS") or (300 if QUICK else 3000))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 2))
 ACK_S = float(os.environ.get("BENCH_ACK_S") or (5 if QUICK else 15))
 ACK_RATE = 300
-WORKERS = os.environ.get("BENCH_WORKERS", "4")
-SERVE_ARGS = os.environ.get("BENCH_SERVE_ARGS", "")  # extra `gateway serve` options to try
+# Tuned on the 2-vCPU bench machine: the web process with 4 threads, two worker processes of
+# one turn worker each (more threads per process cost more CPU per turn in GIL hand-offs).
+WORKERS = os.environ.get("BENCH_WORKERS", "1")
+SERVE_ARGS = os.environ.get("BENCH_SERVE_ARGS", "--threads 4 --worker-processes 2")
 TOKEN = "123456789:AAbench-bench-bench-bench-bench-bench"
 SECRET = "bench-secret"
 # What each gateway turn must answer (the text and its buttons, as tgload sees them).
@@ -267,6 +270,7 @@ def report(runs: dict[str, list[dict]], redis_note: str | None) -> None:
         ("ptb_cpu_ms_per_turn", fmt(med(ptb, "bot_cpu_ms_per_op"), 2), "ms"),
         ("e2e_turn_errors", str(sum(sum(r.get("errors", {}).values()) for r in gw + gwr)), "turns"),
         ("e2e_chats", str(CHATS), f"chats x 3 turns, {ROUNDS} interleaved rounds"),
+        ("e2e_gateway_cmd", f"WORKERS={WORKERS} gateway serve {SERVE_ARGS}".strip(), ""),
     ]
     for name, value, unit in lines:
         print(f"{name}: {value} {unit}")
