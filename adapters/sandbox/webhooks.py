@@ -36,7 +36,7 @@ class Webhook:
 
 
 def meta_json(data: Any) -> bytes:
-    """Meta's encoding: compact, non-ASCII as \\uXXXX and '/' as '\\/' (the signature covers it)."""
+    """Meta's encoding: compact, non-ASCII as \\u escapes, '/' as '\\/' (signed as sent)."""
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=True)
     return text.replace("/", "\\/").encode("ascii")
 

@@ -7,6 +7,7 @@ so a crash anywhere means the message is processed again and nothing is sent twi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -85,6 +86,23 @@ class OutboxItem:
     platform_id: str | None = None
     delivery: str | None = None  # queued, sent, delivered, read, failed (platform callbacks)
     seq: int = 0  # assigned by the store: order within the conversation
+
+
+def compact_json(value: Any) -> str:
+    """The stores' one JSON form: compact and UTF-8 (smaller rows and Redis values)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_same_conversation(
+    conversation: str, what: Sequence[HistoryEntry] | Sequence[OutboxItem]
+) -> None:
+    """A turn writes only its own conversation (its keys share one Redis Cluster slot)."""
+    for item in what:
+        if item.conversation != conversation:
+            raise ValueError(
+                f"commit_turn for {conversation!r} got an item of {item.conversation!r}: "
+                "a turn writes only its own conversation"
+            )
 
 
 class Store(Protocol):

@@ -58,7 +58,15 @@ from redis.exceptions import NoScriptError
 
 from flows.messages import Inbound, from_dict, to_dict
 from flows.state import ConversationState
-from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem, delivery_rank
+from gateway.store.base import (
+    Claim,
+    Conversation,
+    HistoryEntry,
+    OutboxItem,
+    check_same_conversation,
+    compact_json,
+    delivery_rank,
+)
 from gateway.store.redis_lua import SCRIPTS
 
 logger = logging.getLogger(__name__)
@@ -68,26 +76,13 @@ ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox
 Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _line(h: HistoryEntry) -> str:
     """One history line: a JSON array, the data left out when empty."""
-    return _json(
+    return compact_json(
         [h.at, h.direction, h.author, h.text, h.data]
         if h.data
         else [h.at, h.direction, h.author, h.text]
     )
-
-
-def _check_same(conversation: str, what: Sequence[HistoryEntry] | Sequence[OutboxItem]) -> None:
-    for item in what:
-        if item.conversation != conversation:
-            raise ValueError(
-                f"commit_turn for {conversation!r} got an item of {item.conversation!r}: "
-                "a turn writes only its own conversation"
-            )
 
 
 def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
@@ -236,7 +231,7 @@ class RedisStore:
 
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
         key = inbound.key
-        entry = _json([now, uuid.uuid4().hex, to_dict(inbound)])
+        entry = compact_json([now, uuid.uuid4().hex, to_dict(inbound)])
         batch = _Batch(self)
         batch.pipe.zadd(self._ready_keys[0], {key: now}, nx=True)  # so a crash strands nothing
         batch.script(
@@ -287,22 +282,22 @@ class RedisStore:
         now: float,
     ) -> bool:
         key = claim.conversation
-        _check_same(key, history)
-        _check_same(key, outbox)
+        check_same_conversation(key, history)
+        check_same_conversation(key, outbox)
         args: list[Any] = [
             claim.token,
             now,
             state.to_json(),
             claim.inbound.timestamp or now,
             claim.inbound.message_id,
-            _json([now, list(events)]) if events else "",
+            compact_json([now, list(events)]) if events else "",
             self._outbox_ttl_ms,
             len(history),
         ]
         args.extend(_line(h) for h in history)
         args.append(len(outbox))
         for o in outbox:
-            args.extend((o.id, o.next_at, _json([o.channel, o.payload, o.created_at])))
+            args.extend((o.id, o.next_at, compact_json([o.channel, o.payload, o.created_at])))
         batch = _Batch(self)
         if outbox:
             batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing

@@ -30,6 +30,8 @@ from gateway.store.base import (
     Conversation,
     HistoryEntry,
     OutboxItem,
+    check_same_conversation,
+    compact_json,
     delivery_rank,
 )
 from gateway.store.sqlite_sql import (
@@ -52,10 +54,6 @@ PURGE_EVERY = 256  # enqueues between two purges of expired dedupe keys
 PURGE_BATCH = 500  # at most this many rows per purge, so a purge never stalls a request
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _outbox_item(row: sqlite3.Row | tuple[Any, ...]) -> OutboxItem:
     return OutboxItem(
         id=row[0],
@@ -71,15 +69,6 @@ def _outbox_item(row: sqlite3.Row | tuple[Any, ...]) -> OutboxItem:
         delivery=row[10],
         seq=row[11],
     )
-
-
-def _check_same(conversation: str, what: Sequence[HistoryEntry] | Sequence[OutboxItem]) -> None:
-    for item in what:
-        if item.conversation != conversation:
-            raise ValueError(
-                f"commit_turn for {conversation!r} got an item of {item.conversation!r}: "
-                "a turn writes only its own conversation"
-            )
 
 
 class SQLiteStore:
@@ -145,7 +134,7 @@ class SQLiteStore:
     # ---- inbound queue ----
 
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
-        message = _json(to_dict(inbound))
+        message = compact_json(to_dict(inbound))
         with self._write() as c:
             fresh = c.execute(
                 SQL_DEDUPE, (inbound.channel, inbound.message_id, now + dedupe_ttl_s, now)
@@ -188,8 +177,8 @@ class SQLiteStore:
         now: float,
     ) -> bool:
         key = claim.conversation
-        _check_same(key, history)
-        _check_same(key, outbox)
+        check_same_conversation(key, history)
+        check_same_conversation(key, outbox)
         with self._write() as c:
             done = c.execute(
                 "DELETE FROM queue WHERE id = ? AND token = ? AND status = 'leased'",
@@ -220,7 +209,7 @@ class SQLiteStore:
                             key,
                             first + i + 1,
                             o.channel,
-                            _json(o.payload),
+                            compact_json(o.payload),
                             o.next_at,
                             o.created_at,
                         )
@@ -233,7 +222,7 @@ class SQLiteStore:
                 c.executemany(
                     SQL_EVENT,
                     [
-                        (key, message_id, i, e.get("at", now), e.get("type"), _json(e))
+                        (key, message_id, i, e.get("at", now), e.get("type"), compact_json(e))
                         for i, e in enumerate(events)
                     ],
                 )
@@ -318,7 +307,7 @@ class SQLiteStore:
                         h.direction,
                         h.author,
                         h.text,
-                        _json(h.data) if h.data else None,
+                        compact_json(h.data) if h.data else None,
                     )
                     for i, h in enumerate(entries)
                 ],
