@@ -110,7 +110,7 @@ class TurnWorker:
         )
         if idle and state.mode not in ("new", "handoff"):
             logger.info("conversation_expired", extra={"conversation": conversation.key})
-            return replace(ConversationState(variants=state.variants), turns=0)
+            return ConversationState(variants=state.variants)
         return state
 
     def _outbox(self, claim: Claim, replies: tuple, now: float) -> list[OutboxItem]:

@@ -76,6 +76,20 @@ class Stack:
         assert r.status_code == 201, r.text
         assert r.json()["status"] == 200, r.json()  # the gateway accepted the signed webhook
 
+    def wait_inbound(
+        self, channel: str, address: str, count: int, timeout: float = 20.0
+    ) -> list[str]:
+        """The shopper's messages in the saved history, once `count` of them are there."""
+        deadline = time.monotonic() + timeout
+        texts: list[str] = []
+        while time.monotonic() < deadline:
+            history = self.gw.store.history(f"{channel}:{address}", limit=max(50, count * 4))
+            texts = [h.text for h in history if h.direction == "in"]
+            if len(texts) >= count:
+                break
+            time.sleep(0.05)
+        return texts
+
     def wait_sent(
         self, channel: str, address: str, count: int, timeout: float = 15.0
     ) -> list[dict]:

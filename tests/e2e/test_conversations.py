@@ -62,16 +62,7 @@ def test_fifty_messages_of_one_conversation_are_processed_in_arrival_order(stack
     stack.wait_sent("telegram", shopper, 2)
     for i in range(50):
         stack.say("telegram", shopper, f"message {i}")
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        inbound = [
-            h.text
-            for h in stack.gw.store.history(f"telegram:{shopper}", limit=200)
-            if h.direction == "in"
-        ]
-        if len(inbound) == 51:
-            break
-        time.sleep(0.05)
+    inbound = stack.wait_inbound("telegram", shopper, 51)
     assert inbound[1:] == [f"message {i}" for i in range(50)]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,16 +42,6 @@ def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
     redis_stack.wait_sent("telegram", shopper, 2)
     for i in range(30):
         redis_stack.say("telegram", shopper, f"message {i}")
-    deadline = time.monotonic() + 20
-    inbound: list[str] = []
-    while time.monotonic() < deadline:
-        inbound = [
-            h.text
-            for h in redis_stack.gw.store.history(f"telegram:{shopper}", limit=100)
-            if h.direction == "in"
-        ]
-        if len(inbound) == 31:
-            break
-        time.sleep(0.05)
+    inbound = redis_stack.wait_inbound("telegram", shopper, 31)
     assert inbound[1:] == [f"message {i}" for i in range(30)]
     assert redis_stack.gw.metrics.deduplicated.labels("telegram")._value.get() == 1

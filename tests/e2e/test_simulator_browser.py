@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -23,17 +22,6 @@ expect = playwright_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT = 15_000  # ms: the longest any one expectation waits for the page
 # The committed pictures in docs/ change only on request (`make screenshots`), so a test run
 # never modifies tracked files.
@@ -48,16 +36,6 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 # as quick-reply pills, WhatsApp (plain Twilio text) as a numbered list inside the message.
 BUTTONS = {"telegram": ".inline-keyboard .key", "messenger": ".quick-replies .pill"}
 ANY_BUTTONS = ".inline-keyboard, .wa-buttons, .quick-replies, .card-buttons"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make debian does it)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def say(page, text: str) -> None:
