@@ -1,5 +1,5 @@
-"""Telegram: the webhook secret header, `Update.de_json`, inline keyboards, sending through
-python-telegram-bot's `Bot` (see `adapters.telegram_send` for the sync facade).
+"""Telegram: the webhook secret header, updates parsed by `adapters.telegram_events`, inline
+keyboards, sending through the Bot API client in `adapters.telegram_send`.
 
 Text goes out as plain text, without parse_mode: nothing a shopper typed (names, echoed
 answers) can ever be read as HTML or MarkdownV2. Buttons become an inline keyboard;
@@ -13,11 +13,10 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction, InlineKeyboardButtonLimit, MessageLimit
 
 from adapters.base import (
     HttpReply,
@@ -32,18 +31,20 @@ from adapters.base import (
 )
 from adapters.redact import protect
 from adapters.shape import ShapeError, load_json
-from adapters.telegram_events import check_shape, classify
-from adapters.telegram_send import SyncBot
+from adapters.telegram_events import classify
+from adapters.telegram_send import BotApi
 from adapters.text import CALL_MARK, numbered_options, split_with_footer, utf16_len, with_author
 from flows.messages import Button, Reply, short_payload
 
-TEXT_LIMIT = 4096  # sendMessage: 1-4096 characters after entities parsing
-CALLBACK_DATA_MAX = 64  # bytes, InlineKeyboardButton.callback_data
+TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # sendMessage: 1-4096 characters after entities
+CALLBACK_DATA_MAX = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA  # 64 bytes
 KEYBOARD_MAX = 100  # inline keyboard buttons per message (Telegram's practical cap)
 ROW_TITLE_MAX = 12  # short titles share a row, up to three per row
 URL_SCHEMES = ("https://", "http://", "tg://")  # tel: is refused for inline URL buttons
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # setWebhook secret_token
 MEDIA_METHODS = {"image": "sendPhoto", "video": "sendVideo", "audio": "sendAudio"}
+MEDIA_FIELDS = {"sendPhoto": "photo", "sendVideo": "video", "sendAudio": "audio",
+                "sendDocument": "document"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class TelegramConfig:
 
     bot_token: str = field(repr=False)
     secret_token: str = field(repr=False)
-    api_base_url: str | None = None  # PTB base_url, e.g. http://127.0.0.1:8081/bot
+    api_base_url: str | None = None  # as PTB's base_url, e.g. http://127.0.0.1:8081/bot
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 10.0
 
@@ -65,7 +66,7 @@ class TelegramAdapter:
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config
         protect(config.bot_token, config.secret_token)
-        self._bot = SyncBot(
+        self._api = BotApi(
             config.bot_token, config.api_base_url, config.connect_timeout_s, config.read_timeout_s
         )
 
@@ -81,14 +82,9 @@ class TelegramAdapter:
 
     def parse(self, request: WebhookRequest) -> ParseResult | ParseError:
         try:
-            raw = check_shape(load_json(request.body))
+            return classify(load_json(request.body), request.received_at)
         except ShapeError as exc:
             return exc.as_value()
-        try:
-            update = Update.de_json(dict(raw), None)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            return ParseError("update", f"not a Telegram update ({type(exc).__name__})")
-        return classify(update, raw, request.received_at)
 
     def webhook_reply(self, result: ParseResult | ParseError) -> HttpReply:
         """200; a button press is answered in the response itself (no extra API call)."""
@@ -128,20 +124,33 @@ class TelegramAdapter:
     # ---- send ----
 
     def send(self, out: Outgoing) -> SendResult:
-        action = _SENDERS[out.payload["method"]]
-        result, failure = self._bot.call(lambda bot: action(bot, out.to, out.payload))
+        p = out.payload
+        method = p["method"]
+        params: dict[str, Any] = {"chat_id": int(out.to)}
+        if method == "sendMessage":
+            params["text"] = p["text"]
+            if p.get("reply_markup"):
+                params["reply_markup"] = p["reply_markup"]
+        else:
+            params[MEDIA_FIELDS[method]] = p["url"]
+        result, failure = self._api.call(method, params)
         if failure is not None:
             return failure
-        return Sent(str(getattr(result, "message_id", "") or ""))
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        return Sent(str(message_id or ""))
 
     def typing(self, to: str) -> SendResult | None:
         """sendChatAction typing: shown for 5 s or until the next message."""
-        _, failure = self._bot.call(lambda bot: bot.send_chat_action(int(to), "typing"))
+        params = {"chat_id": int(to), "action": ChatAction.TYPING.value}
+        _, failure = self._api.call("sendChatAction", params)
         return failure or Sent("")
 
     def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> SendResult:
         """Stop the button's spinner, when `webhook_reply` could not (e.g. a replayed update)."""
-        _, failure = self._bot.call(lambda bot: bot.answer_callback_query(callback_query_id, text))
+        params: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text is not None:
+            params["text"] = text
+        _, failure = self._api.call("answerCallbackQuery", params)
         return failure or Sent("")
 
     def window(
@@ -151,7 +160,7 @@ class TelegramAdapter:
         return WindowDecision(True, "Telegram has no messaging window")
 
     def close(self) -> None:
-        self._bot.close()
+        self._api.close()
 
 
 def _keyboard(
@@ -189,28 +198,3 @@ def callback_data(payload: str) -> str:
 
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def _send_text(bot: Bot, to: str, p: dict[str, Any]) -> Awaitable[Any]:
-    markup = p.get("reply_markup")
-    keyboard = InlineKeyboardMarkup.de_json(markup, None) if markup else None
-    return bot.send_message(int(to), p["text"], reply_markup=keyboard)
-
-
-def _send_media(method: str) -> Callable[[Bot, str, dict[str, Any]], Awaitable[Any]]:
-    def send(bot: Bot, to: str, p: dict[str, Any]) -> Awaitable[Any]:
-        call = {
-            "sendPhoto": bot.send_photo,
-            "sendVideo": bot.send_video,
-            "sendAudio": bot.send_audio,
-            "sendDocument": bot.send_document,
-        }[method]
-        return call(int(to), p["url"])
-
-    return send
-
-
-_SENDERS: dict[str, Callable[[Bot, str, dict[str, Any]], Awaitable[Any]]] = {
-    "sendMessage": _send_text,
-    **{m: _send_media(m) for m in ("sendPhoto", "sendVideo", "sendAudio", "sendDocument")},
-}

@@ -39,15 +39,23 @@ CHATS = int(os.environ.get("BENCH_CHATS") or (300 if QUICK else 3000))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 2))
 ACK_S = float(os.environ.get("BENCH_ACK_S") or (5 if QUICK else 15))
 ACK_RATE = 300
-# Tuned on the 2-vCPU bench machine: the web process with 4 threads, two worker processes of
-# one turn worker each (more threads per process cost more CPU per turn in GIL hand-offs).
+# Tuned on the 2-vCPU bench machine: the web process with 4 threads and one worker process of
+# one turn worker. More threads per process cost more CPU per turn in GIL hand-offs; a second
+# worker process (the best setting while a turn cost 5 ms) now costs more than it brings:
+# interleaved with PTB, 1 process 1.41-1.62x at 1.5-1.7 ms of CPU a turn, 2 processes 1.21x
+# at 2.2 ms (SQLite's page caches are dropped at every other process's commit, the web
+# process gets less of the CPU, and more wake-ups).
 WORKERS = os.environ.get("BENCH_WORKERS", "1")
-SERVE_ARGS = os.environ.get("BENCH_SERVE_ARGS", "--threads 4 --worker-processes 2")
+SERVE_ARGS = os.environ.get("BENCH_SERVE_ARGS", "--threads 4 --worker-processes 1")
 TOKEN = "123456789:AAbench-bench-bench-bench-bench-bench"
 SECRET = "bench-secret"
 # What each gateway turn must answer (the text and its buttons, as tgload sees them).
 GW_TURNS = ["/start", "Track my order", "A1234"]
-GW_EXPECT = [r"(?s)^Hi Ann!.*Track my order", r"^What's your order number\?", r"^Order A1234 is on its way"]
+GW_EXPECT = [
+    r"(?s)^Hi Ann!.*Track my order",
+    r"^What's your order number\?",
+    r"^Order A1234 is on its way",
+]
 RUN_TIMEOUT_S = 240  # one tgload run; it is killed (with its bot) past this
 
 

@@ -38,7 +38,15 @@ def build_messages(n_shoppers: int) -> list[tuple[Inbound, ...]]:
         shopper = Shopper(id=str(i), name="Ann Lee")
         out.append(
             tuple(
-                Inbound("telegram", str(i), f"{i}-{k}", shopper, kind="button" if p else "text", text=t, payload=p)
+                Inbound(
+                    "telegram",
+                    str(i),
+                    f"{i}-{k}",
+                    shopper,
+                    kind="button" if p else "text",
+                    text=t,
+                    payload=p,
+                )
                 for k, (t, p) in enumerate(SCRIPT)
             )
         )
@@ -68,7 +76,19 @@ def run_state_baseline(conversations) -> tuple[int, float]:
 
 def main() -> None:
     flow = load_flow(ROOT / "flows.yaml", {"SHOP_API_URL": "http://shop.test"})
-    services = StubServices({"GET http://shop.test/orders/A1234": CallResponse(200, {"status": "shipped", "carrier": "UPS", "eta": "Friday", "tracking_url": "https://t.example/1"})})
+    services = StubServices(
+        {
+            "GET http://shop.test/orders/A1234": CallResponse(
+                200,
+                {
+                    "status": "shipped",
+                    "carrier": "UPS",
+                    "eta": "Friday",
+                    "tracking_url": "https://t.example/1",
+                },
+            )
+        }
+    )
     conversations = build_messages(2000)
     run_engine(flow, conversations[:200], services)  # warm caches
     best_engine = best_state = 0.0

@@ -8,6 +8,8 @@ so a crash anywhere means the message is processed again and nothing is sent twi
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -20,6 +22,9 @@ OutboxStatus = Literal["pending", "sent", "dead"]
 DELIVERY_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 # A failure report beats queued/sending/sent but never a delivered or read message.
 DELIVERY_FAILED = frozenset({"failed", "undelivered"})
+# An item handed over by commit_turn is leased this much longer than asked, so that the lease
+# its thread's claim_outbox returns it with is never shorter than that call asks for.
+HAND_OVER_SLACK_S = 1.0
 
 
 def delivery_rank(status: str | None) -> float:
@@ -93,6 +98,32 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+class HandOver:
+    """The per-thread side of `hand_over_commits`, the same for every backend."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def enable(self, lease_s: float | None) -> None:
+        self._local.lease_s, self._local.items = lease_s, []
+
+    def lease_until(self) -> float | None:
+        """Until when a commit of this thread claims the head item; None: it does not."""
+        lease_s = getattr(self._local, "lease_s", None)
+        return None if lease_s is None else time.time() + lease_s + HAND_OVER_SLACK_S
+
+    def keep(self, item: OutboxItem, lease_until: float) -> None:
+        self._local.items.append((item, lease_until))
+
+    def take(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+        """What this thread's commits claimed and still holds for `now + lease_s`, at most
+        `limit` (the rest stays for the next call); a stale one is let go: its lease ends."""
+        kept: list[tuple[OutboxItem, float]] = getattr(self._local, "items", None) or []
+        fresh = [(item, until) for item, until in kept if until >= now + lease_s]
+        self._local.items = fresh[limit:]
+        return [item for item, _ in fresh[:limit]]
+
+
 def check_same_conversation(
     conversation: str, what: Sequence[HistoryEntry] | Sequence[OutboxItem]
 ) -> None:
@@ -157,7 +188,15 @@ class Store(Protocol):
     # ---- outbox ----
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
         """Due outbox items, at most one per conversation (the earliest unsent one), leased so
-        no other sender takes them until `now + lease_s`."""
+        no other sender takes them until `now + lease_s`. In a thread that `hand_over_commits`,
+        the items its last commits claimed come first, without asking the store again."""
+
+    def hand_over_commits(self, lease_s: float | None) -> None:
+        """For the calling thread from now on (None: no longer): `commit_turn` also claims its
+        conversation's due head outbox item, leased for `lease_s` (and HAND_OVER_SLACK_S) from
+        the commit, and keeps it for this thread's next `claim_outbox`. For a thread that sends
+        what it just committed (a turn worker): one write less a turn. Should that thread not
+        call `claim_outbox`, the item waits for its lease to end, as after a crash."""
 
     def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None: ...
 
@@ -177,7 +216,9 @@ class Store(Protocol):
         """A platform's delivery report; never downgrades (read stays read). False if unknown."""
 
     def outbox_items(self, conversation: str) -> list[OutboxItem]:
-        """Every outbox item of a conversation in order (for tests and the inbox)."""
+        """Every outbox item of a conversation in order (for tests and the inbox). A sent item
+        may come without its payload (`{}`: the Redis store drops it to save memory; what was
+        said is in the history); pending and dead ones always have it."""
 
     def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
         """The latest `limit` event dicts recorded by commit_turn, oldest first, as given."""

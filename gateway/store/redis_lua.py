@@ -54,6 +54,19 @@ local function outbox_due(o, op)
   if m[4] ~= "" and tonumber(m[4]) > tonumber(m[3]) then return m[4] end
   return m[3]
 end
+-- Lease the earliest pending item if it is due at `now`: {1, id, raw} or {0, when it is due}.
+local function claim_head(o, op, now, lease_until)
+  local ids = redis.call("ZRANGE", op, 0, 0)
+  if #ids == 0 then return {0, ""} end
+  local m, imm = split(redis.call("HGET", o, ids[1]))
+  local due = m[3]
+  if m[4] ~= "" and tonumber(m[4]) > tonumber(due) then due = m[4] end
+  if tonumber(due) > tonumber(now) then return {0, due} end
+  m[4] = lease_until
+  local raw = enc(m, imm)
+  redis.call("HSET", o, ids[1], raw)
+  return {1, ids[1], raw}
+end
 -- Sent items of an idle outbox expire; pending or dead ones keep it.
 local function settle(c, o, op, ttl_ms)
   if redis.call("ZCARD", op) == 0 and tonumber(redis.call("HGET", c, "od") or "0") == 0 then
@@ -86,7 +99,9 @@ local lu = redis.call("HGET", KEYS[1], "lu")
 return {1, version(KEYS[1]), lu or redis.call("HGET", KEYS[1], "ha") or ARGV[2], "n"}
 """
 
-# KEYS c q; ARGV now lease_until token worker
+# KEYS c q s; ARGV now lease_until token worker
+# A claim answers with the conversation too (state, last inbound, updated): the worker loads
+# it next, and nobody else may commit to it while the lease holds.
 CLAIM = """
 local now = tonumber(ARGV[1])
 local head = redis.call("LINDEX", KEYS[2], 0)
@@ -96,11 +111,14 @@ if f[1] and tonumber(f[1]) > now then return {0, version(KEYS[1]), f[1]} end
 if f[2] and tonumber(f[2]) > now then return {0, version(KEYS[1]), f[2]} end
 local attempts = redis.call("HINCRBY", KEYS[1], "hn", 1)
 redis.call("HSET", KEYS[1], "lt", ARGV[3], "lu", ARGV[2], "lw", ARGV[4])
-return {1, bump(KEYS[1]), ARGV[2], head, attempts}
+local c = redis.call("HMGET", KEYS[1], "li", "u")
+local state = redis.call("GET", KEYS[3]) or ""
+return {1, bump(KEYS[1]), ARGV[2], head, attempts, state, c[1] or "0", c[2] or "0"}
 """
 
 # KEYS c q h o op e s; ARGV token now state last_inbound message_id events ttl_ms
-#   n_history, history..., n_outbox, (id, next_at, immutable)...
+#   n_history, history..., n_outbox, (id, next_at, immutable)..., claim_now, lease_until
+#   (the last two "" unless the committing thread takes the due head item: hand_over_commits)
 COMMIT = """
 if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end
 local li = redis.call("HGET", KEYS[1], "li")
@@ -131,7 +149,11 @@ redis.call("LPOP", KEYS[2])
 redis.call("HDEL", KEYS[1], "lt", "lu", "lw", "hn", "he")
 local qdue = next_head(KEYS[1], KEYS[2])
 if n > 0 then settle(KEYS[1], KEYS[4], KEYS[5], ARGV[7]) end
-return {1, bump(KEYS[1]), qdue, outbox_due(KEYS[4], KEYS[5]), added}
+local head = {0}
+if ARGV[#ARGV] ~= "" then head = claim_head(KEYS[4], KEYS[5], ARGV[#ARGV - 1], ARGV[#ARGV]) end
+local handed = {}
+if head[1] == 1 then handed = {head[2], head[3]} end
+return {1, bump(KEYS[1]), qdue, outbox_due(KEYS[4], KEYS[5]), added, handed}
 """
 
 # KEYS c; ARGV token retry_at error
@@ -166,16 +188,12 @@ return lines
 
 # KEYS c o op; ARGV now lease_until
 OUTBOX_CLAIM = """
-local ids = redis.call("ZRANGE", KEYS[3], 0, 0)
-if #ids == 0 then return {0, bump(KEYS[1]), ""} end
-local m, imm = split(redis.call("HGET", KEYS[2], ids[1]))
-local due = m[3]
-if m[4] ~= "" and tonumber(m[4]) > tonumber(due) then due = m[4] end
-if tonumber(due) > tonumber(ARGV[1]) then return {0, version(KEYS[1]), due} end
-m[4] = ARGV[2]
-local raw = enc(m, imm)
-redis.call("HSET", KEYS[2], ids[1], raw)
-return {1, bump(KEYS[1]), ARGV[2], ids[1], raw}
+local head = claim_head(KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+if head[1] == 0 then
+  if head[2] == "" then return {0, bump(KEYS[1]), ""} end
+  return {0, version(KEYS[1]), head[2]}
+end
+return {1, bump(KEYS[1]), ARGV[2], head[2], head[3]}
 """
 
 # KEYS c o op; ARGV id action ttl_ms a b: one step on one pending (or dead) outbox item
@@ -194,6 +212,7 @@ elseif m[1] ~= "pending" then return {0}
 elseif action == "sent" then
   m[1], m[4], m[5] = "sent", "", ARGV[4]
   if ARGV[4] == "" then m[5] = nil end
+  imm = string.match(imm, "^[^\\n]*")  -- the payload line goes: the history has the text
   redis.call("ZREM", KEYS[3], ARGV[1])
 elseif action == "retry" then
   m[2], m[3], m[4], m[7] = m[2] + 1, ARGV[4], "", ARGV[5]

@@ -13,7 +13,10 @@ outbox step) and the conversation lives on one Cluster node:
     <p>:{conv:K}:x   list of buried messages (for an operator)
     <p>:{conv:K}:d   hash message_id -> dedupe expiry; the key expires with the last message
     <p>:{conv:K}:h   list of history lines; seq is the position (1-based), so pages are LRANGEs
-    <p>:{conv:K}:o   hash outbox id -> "<mutable JSON>\\n<immutable JSON>"; expires when idle
+    <p>:{conv:K}:o   hash outbox id -> "<mutable JSON>\\n[channel, created_at]\\n<payload JSON>";
+                     a sent item loses its payload line (what was said is in the history;
+                     the payload was two thirds of an idle conversation's memory); the hash
+                     expires when idle
     <p>:{conv:K}:op  zset of pending outbox ids by seq (the head is the first)
     <p>:{conv:K}:e   list "#<message id>", that turn's events, ...: LPOS finds a message
                      already recorded, so a turn processed twice records its events once
@@ -61,6 +64,7 @@ from flows.state import ConversationState
 from gateway.store.base import (
     Claim,
     Conversation,
+    HandOver,
     HistoryEntry,
     OutboxItem,
     check_same_conversation,
@@ -71,6 +75,7 @@ from gateway.store.redis_lua import SCRIPTS
 
 logger = logging.getLogger(__name__)
 CANDIDATES = 16  # conversations a claimer considers per round
+CLAIM_READ_S = 1.0  # how long a claim's read of the conversation stands in for load()
 ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
 
 Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
@@ -86,9 +91,13 @@ def _line(h: HistoryEntry) -> str:
 
 
 def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
-    mutable, immutable = raw.split("\n", 1)
+    mutable, immutable, *rest = raw.split("\n", 2)
     status, attempts, next_at, _lease, platform_id, delivery, error, seq = json.loads(mutable)
-    channel, payload, created_at = json.loads(immutable)
+    fixed = json.loads(immutable)
+    if len(fixed) == 3:  # written before payloads had a line of their own
+        channel, payload, created_at = fixed
+    else:
+        (channel, created_at), payload = fixed, json.loads(rest[0]) if rest else {}
     return OutboxItem(
         id=item_id,
         conversation=conversation,
@@ -103,6 +112,13 @@ def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
         delivery=delivery,
         seq=seq,
     )
+
+
+def _conversation(key: str, state: str | None, last_inbound: Any, updated: Any) -> Conversation:
+    return Conversation(
+        key, ConversationState.from_json(state), float(last_inbound or 0.0),
+        float(updated or 0.0),
+    )  # fmt: skip
 
 
 def _index_args(delta: int, updates: Sequence[Update]) -> list[Any]:
@@ -171,6 +187,8 @@ class RedisStore:
         self._later_unmap: list[str] = []
         self._later_depth = 0
         self._item_conv: dict[str, str] = {}
+        self._hand_over = HandOver()
+        self._claimed = threading.local()  # the conversation this thread's last claim read
 
     # ---- plumbing ----
 
@@ -256,12 +274,14 @@ class RedisStore:
         rest = found[1:]
         random.shuffle(rest)
         for key in found[:1] + rest:
-            result = self._run(
-                "claim", [self._k(key), self._k(key, ":q")], [now, lease_until, token, worker]
-            )
+            keys = [self._k(key), self._k(key, ":q"), self._k(key, ":s")]
+            result = self._run("claim", keys, [now, lease_until, token, worker])
             self._defer(ready=[(key, result[1], result[2], "v")])
             if result[0]:
                 _at, entry_id, message = json.loads(result[3])
+                state, last_inbound, updated = result[5:8]
+                read = _conversation(key, state, last_inbound, updated)
+                self._claimed.conversation = (read, time.monotonic())
                 return Claim(
                     id=entry_id,
                     conversation=key,
@@ -284,6 +304,7 @@ class RedisStore:
         key = claim.conversation
         check_same_conversation(key, history)
         check_same_conversation(key, outbox)
+        self._claimed.conversation = None  # load() reads the store again after a commit
         args: list[Any] = [
             claim.token,
             now,
@@ -297,7 +318,10 @@ class RedisStore:
         args.extend(_line(h) for h in history)
         args.append(len(outbox))
         for o in outbox:
-            args.extend((o.id, o.next_at, compact_json([o.channel, o.payload, o.created_at])))
+            fixed = compact_json([o.channel, o.created_at])
+            args.extend((o.id, o.next_at, f"{fixed}\n{compact_json(o.payload)}"))
+        hand_over = self._hand_over.lease_until() if outbox else None
+        args.extend(("", "") if hand_over is None else (time.time(), hand_over))
         batch = _Batch(self)
         if outbox:
             batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing
@@ -307,10 +331,15 @@ class RedisStore:
         result = results[-1]
         if not result[0]:
             return False
-        _ok, version, queue_due, outbox_due, added = result
+        _ok, version, queue_due, outbox_due, added, handed = result
         ready = [(key, version, queue_due, "v")]
         due = [(key, version, outbox_due, "v")] if outbox else []
         oconv = dict.fromkeys(added, key)
+        if handed and hand_over is not None:
+            item = _item(key, handed[0], handed[1])
+            self._remember([item])
+            oconv[item.id] = key
+            self._hand_over.keep(item, hand_over)
         # The next message must become claimable now, and an outbox entry that was already
         # there (ZADD NX added nothing) may be later than the new items; the rest can wait.
         if queue_due == "" and not (outbox and results[0] == 0):
@@ -328,12 +357,14 @@ class RedisStore:
 
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         key = claim.conversation
+        self._claimed.conversation = None
         result = self._run("release", [self._k(key)], [claim.token, retry_at, error])
         if result[0]:
             self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
 
     def bury(self, claim: Claim, error: str) -> None:
         key = claim.conversation
+        self._claimed.conversation = None
         keys = [self._k(key), self._k(key, ":q"), self._k(key, ":x")]
         result = self._run("bury", keys, [claim.token, error, time.time()])
         if result[0]:
@@ -351,16 +382,20 @@ class RedisStore:
     # ---- conversations and history ----
 
     def load(self, key: str) -> Conversation:
+        """The conversation; right after this thread claimed a message of it (nothing written
+        since), as the claim read it: one round trip less a turn, and nobody else commits to
+        it while we hold the lease."""
+        claimed: tuple[Conversation, float] | None = getattr(self._claimed, "conversation", None)
+        if claimed is not None:
+            self._claimed.conversation = None
+            read, at = claimed
+            if read.key == key and time.monotonic() - at < CLAIM_READ_S:
+                return read
         pipe = self._r.pipeline(transaction=False)
         pipe.get(self._k(key, ":s"))
         pipe.hmget(self._k(key), "li", "u")
         state, (last_inbound, updated) = pipe.execute()
-        return Conversation(
-            key,
-            ConversationState.from_json(state),
-            float(last_inbound or 0.0),
-            float(updated or 0.0),
-        )
+        return _conversation(key, state, last_inbound, updated)
 
     def history(
         self, key: str, before_seq: int | None = None, limit: int = 50
@@ -388,7 +423,13 @@ class RedisStore:
 
     # ---- outbox ----
 
+    def hand_over_commits(self, lease_s: float | None) -> None:
+        self._hand_over.enable(lease_s)
+
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
+        handed = self._hand_over.take(now, lease_s, limit)
+        if handed:
+            return handed
         if limit <= 0:
             return []
         batch = _Batch(self)

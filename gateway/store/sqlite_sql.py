@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 ACTIVE = "status IN ('queued', 'leased')"  # must match queue_active's WHERE to use it
+OUTBOX_COLUMNS = (
+    "id, conversation, channel, payload, created_at, status, attempts, next_at, last_error, "
+    "platform_id, delivery, seq"
+)
 
 SQL_DEDUPE = """
 INSERT INTO dedupe(channel, message_id, expires_at) VALUES (?1, ?2, ?3)
@@ -101,6 +105,7 @@ UPDATE queue SET status = 'leased', token = ?2, lease_until = ?3, due = ?3, work
 WHERE id = (SELECT id FROM queue WHERE due <= ?1 ORDER BY due, id LIMIT 1)
 RETURNING id, conversation, message, attempts
 """
+SQL_ANY_DUE = "SELECT 1 FROM queue WHERE due <= ? LIMIT 1"  # a read: is a claim worth a write?
 SQL_NEXT_HEAD = f"""
 UPDATE queue SET due = available_at
 WHERE id = (SELECT id FROM queue WHERE conversation = ?1 AND {ACTIVE} ORDER BY id LIMIT 1)
@@ -133,11 +138,20 @@ WHERE id = (SELECT id FROM outbox WHERE conversation = ?1 AND status = 'pending'
             ORDER BY seq LIMIT 1)
   AND due IS NULL
 """
+SQL_ANY_OUTBOX_DUE = "SELECT 1 FROM outbox WHERE due <= ? LIMIT 1"
+SQL_CLAIM_OUTBOX = f"""
+UPDATE outbox SET lease_until = ?1, due = ?1 WHERE id IN (
+    SELECT id FROM outbox WHERE due <= ?2 ORDER BY due LIMIT ?3)
+RETURNING {OUTBOX_COLUMNS}
+"""
+SQL_CLAIM_HEAD = f"""
+UPDATE outbox SET lease_until = ?1, due = ?1
+WHERE id = (SELECT id FROM outbox WHERE conversation = ?2 AND status = 'pending'
+            ORDER BY seq LIMIT 1)
+  AND due <= ?3
+RETURNING {OUTBOX_COLUMNS}
+"""
 SQL_EVENT = """
 INSERT OR IGNORE INTO events(conversation, message_id, idx, at, type, data)
 VALUES (?, ?, ?, ?, ?, ?)
 """
-OUTBOX_COLUMNS = (
-    "id, conversation, channel, payload, created_at, status, attempts, next_at, last_error, "
-    "platform_id, delivery, seq"
-)

@@ -10,7 +10,7 @@ import pytest
 from adapter_helpers import sign
 
 from adapters.base import Ignored, ParseError, ParseResult, WebhookRequest
-from flows.messages import Attachment
+from flows.messages import Attachment, Contact, Location
 
 
 def telegram_request(update: dict[str, Any]) -> WebhookRequest:
@@ -120,6 +120,66 @@ def test_telegram_wrong_nested_type_names_its_path(telegram: Any) -> None:
     update["message"]["chat"]["id"] = "5"
     assert telegram.parse(telegram_request(update)) == ParseError(
         "message.chat.id", "expected an integer, got string"
+    )
+
+
+def test_telegram_photo_takes_the_first_of_the_largest_sizes(telegram: Any) -> None:
+    sizes = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+        {"file_id": "big", "file_unique_id": "b", "width": 800, "height": 600, "file_size": 9},
+        {"file_id": "same", "file_unique_id": "x", "width": 600, "height": 800, "file_size": 9},
+    ]
+    (message,) = telegram.parse(telegram_request(private_message(photo=sizes))).inbound
+    assert message.attachments[0].url == "telegram-file:big"
+    assert message.extra("file_unique_id") == "b"
+
+
+def test_telegram_venue_names_the_location(telegram: Any) -> None:
+    where = {"latitude": 52.2, "longitude": 21.0}
+    venue = {"location": where, "title": "Shop", "address": "Main St 1"}
+    (message,) = telegram.parse(
+        telegram_request(private_message(location=where, venue=venue))
+    ).inbound
+    assert message.location == Location(52.2, 21.0, name="Shop", address="Main St 1")
+
+
+def test_telegram_contact_of_someone_else_keeps_the_shoppers_phone_unset(telegram: Any) -> None:
+    card = {"phone_number": "+44 7700 900123", "first_name": "Bo", "user_id": 6}
+    (message,) = telegram.parse(telegram_request(private_message(contact=card))).inbound
+    assert message.contact == Contact("+447700900123", "Bo")
+    assert message.shopper.phone is None and message.shopper.name == "Ann"
+
+
+def test_telegram_edit_without_edit_date_uses_the_date(telegram: Any) -> None:
+    update = private_message(text="hi")
+    update["edited_message"] = update.pop("message")
+    (message,) = telegram.parse(telegram_request(update)).inbound
+    assert (message.kind, message.extra("edit_date")) == ("edit", "1718000000")
+
+
+@pytest.mark.parametrize(
+    ("content", "path"),
+    [
+        ({"location": {"latitude": 1.0}}, "message.location.longitude"),
+        ({"photo": [{"file_id": "p", "width": 1}]}, "message.photo[0].height"),
+        ({"document": {"file_unique_id": "u"}}, "message.document.file_id"),
+        (
+            {"text": "hi", "from": {"id": 5, "first_name": "A", "last_name": 7}},
+            "message.from.last_name",
+        ),
+    ],
+)
+def test_telegram_fields_we_read_name_their_path(telegram: Any, content: dict, path: str) -> None:
+    result = telegram.parse(telegram_request(private_message(**content)))
+    assert isinstance(result, ParseError) and result.path == path
+
+
+def test_telegram_callback_with_a_broken_keyboard_names_its_path(telegram: Any) -> None:
+    update = json.loads(sign.read_fixture("telegram/callback_query.json"))
+    update["callback_query"]["message"]["reply_markup"]["inline_keyboard"][0][1]["text"] = 5
+    assert telegram.parse(telegram_request(update)) == ParseError(
+        "callback_query.message.reply_markup.inline_keyboard[0][1].text",
+        "expected a string, got number",
     )
 
 

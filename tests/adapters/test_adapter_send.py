@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from adapters.graph import response_result
 from adapters.messenger import MessengerAdapter
 from adapters.sandbox.server import Sandbox
 from adapters.telegram import TelegramAdapter
+from adapters.telegram_send import bot_url
 from adapters.twilio_send import message_resource_result
 from adapters.whatsapp import WhatsAppAdapter
 from flows.messages import Attachment, Button, Reply
@@ -267,3 +269,39 @@ def test_connection_refused_means_not_sent_retry_later(channel: str) -> None:
     finally:
         adapter.close()
     assert isinstance(result, RetryLater), result
+
+
+def test_telegram_bot_url_is_built_as_ptb_builds_it() -> None:
+    assert bot_url(None, "1:T") == "https://api.telegram.org/bot1:T"
+    assert bot_url("http://127.0.0.1:8081/bot", "1:T") == "http://127.0.0.1:8081/bot1:T"
+    assert bot_url("http://proxy.test/tg/{token}/x", "1:T") == "http://proxy.test/tg/1:T/x"
+
+
+def test_telegram_gateway_error_without_a_json_body_is_retried(
+    live: dict[str, Any], sandbox: Sandbox
+) -> None:
+    sandbox.fail_next("telegram", 502, body=b"<html>Bad Gateway</html>")
+    result = live["telegram"].send(live["telegram"].render(Reply("Hi"), TO["telegram"])[0])
+    assert isinstance(result, RetryLater) and result.code == "502"
+
+
+def test_telegram_connection_dropped_after_the_request_means_maybe_sent() -> None:
+    """The Bot API read the request and hung up: it may have sent the message."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def hang_up() -> None:
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.close()
+
+        thread = threading.Thread(target=hang_up, daemon=True)
+        thread.start()
+        adapter = _build("telegram", f"http://127.0.0.1:{server.getsockname()[1]}/bot")
+        try:
+            result = adapter.send(adapter.render(Reply("Hi"), TO["telegram"])[0])
+        finally:
+            adapter.close()
+        thread.join(5)
+    assert result == Uncertain("connection_lost", "connection dropped after sending")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from gateway.store.base import Store
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gateway.store.base import HAND_OVER_SLACK_S, Store
 from tests.contract.helpers import LEASE, T0, key, run_turn
 
 
@@ -130,3 +135,47 @@ def test_a_failure_report_replaces_sent_and_keeps_the_error(store: Store) -> Non
     assert saved.delivery == "undelivered" and saved.last_error == "30003"
     assert store.update_delivery("SM2", "sent", None)
     assert store.outbox_items(key("c1"))[0].delivery == "undelivered"
+
+
+def in_thread(call: Callable[[], Any]) -> Any:
+    """`call()` from another thread (what it hands over belongs to the committing one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(10)
+
+
+def test_a_commit_hands_its_due_head_item_to_the_same_threads_next_claim(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    run_turn(store, "c1", 0, T0, replies=2)
+    assert in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5)) == []  # leased to us
+    (item,) = store.claim_outbox(time.time(), LEASE, 5)
+    assert (item.id, item.status, item.seq) == ("telegram:c1:c1-0:0", "pending", 1)
+    assert item.payload == {"text": "reply 0 to m0"} and item.channel == "telegram"
+    assert store.claim_outbox(time.time(), LEASE, 5) == []  # the next one waits its turn
+    store.outbox_sent(item.id, "p-1", time.time())
+    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-0:1"]
+
+
+def test_a_handed_item_nobody_claims_comes_due_when_its_lease_ends(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    run_turn(store, "c1", 0, T0)
+    later = time.time() + LEASE + HAND_OVER_SLACK_S + 1
+    assert ids(in_thread(lambda: store.claim_outbox(later, LEASE, 5))) == ["telegram:c1:c1-0:0"]
+
+
+def test_a_head_leased_by_another_sender_is_not_handed_over(store: Store) -> None:
+    run_turn(store, "c1", 0, T0)
+    (first,) = store.claim_outbox(time.time(), LEASE, 5)  # another sender holds it
+    store.hand_over_commits(LEASE)
+    run_turn(store, "c1", 1, T0 + 1)
+    assert store.claim_outbox(time.time(), LEASE, 5) == []
+    store.outbox_sent(first.id, "p-1", time.time())
+    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-1:0"]
+
+
+def test_hand_over_can_be_turned_off(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    store.hand_over_commits(None)
+    run_turn(store, "c1", 0, T0)
+    assert ids(in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5))) == [
+        "telegram:c1:c1-0:0"
+    ]

@@ -172,3 +172,37 @@ def test_commit_of_an_unclaimed_turn_is_refused(rstore: RedisStore) -> None:
     assert claim is not None
     assert commit(rstore, claim, T0)
     assert not commit(rstore, claim, T0)  # the same claim twice: the lease is gone
+
+
+def test_a_sent_item_keeps_its_ids_and_status_but_not_its_payload(rstore: RedisStore) -> None:
+    run_turn(rstore, "c1", 0, T0, replies=2)
+    (item,) = rstore.claim_outbox(T0, LEASE, 5)
+    rstore.outbox_sent(item.id, "p-1", T0 + 1)
+    sent, pending = rstore.outbox_items(key("c1"))
+    assert (sent.status, sent.platform_id, sent.channel, sent.created_at) == (
+        "sent", "p-1", "telegram", T0,
+    )  # fmt: skip
+    assert sent.payload == {} and pending.payload == {"text": "reply 1 to m0"}
+    assert rstore.update_delivery("p-1", "delivered", None)
+    assert rstore.outbox_items(key("c1"))[0].delivery == "delivered"
+
+
+def test_outbox_items_written_before_the_payload_line_are_still_read(rstore: RedisStore) -> None:
+    run_turn(rstore, "c1", 0, T0)
+    old = '["pending",0,"0.0","",null,null,null,1]\n["telegram",{"text":"hi"},1700000000.5]'
+    rstore._r.hset(rstore._k(key("c1"), ":o"), "telegram:c1:c1-0:0", old)
+    (item,) = rstore.claim_outbox(T0, LEASE, 5)
+    assert (item.payload, item.created_at) == ({"text": "hi"}, 1_700_000_000.5)
+    rstore.outbox_sent(item.id, "p-1", T0 + 1)
+    assert rstore.outbox_items(key("c1"))[0].status == "sent"
+
+
+def test_load_right_after_a_claim_needs_no_round_trip(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_turn(rstore, "c1", 0, T0)
+    assert rstore.enqueue(inbound("c1", 1), T0 + 1, TTL)
+    expected = rstore.load(key("c1"))
+    assert rstore.claim("w", T0 + 1, LEASE) is not None
+    monkeypatch.setattr(rstore._r, "pipeline", None)  # any round trip now would fail
+    assert rstore.load(key("c1")) == expected and expected.state.node == "after-m0"

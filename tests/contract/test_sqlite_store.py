@@ -1,0 +1,113 @@
+"""What only the SQLite backend has: pooled connections, our write lock, checkpoints beside the
+writers."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.store import sqlite as sqlite_module
+from gateway.store.sqlite import SQLiteStore
+from tests.contract.helpers import LEASE, T0, TTL, inbound, run_turn
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(str(tmp_path / "gateway.db"))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_threads_that_come_and_go_reuse_the_pooled_connections(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[sqlite3.Connection] = []
+    connect = store._connect
+
+    def counting() -> sqlite3.Connection:
+        opened.append(connect())
+        return opened[-1]
+
+    monkeypatch.setattr(store, "_connect", counting)
+    for n in range(40):  # a thread per request, as a threaded HTTP server runs them
+        thread = threading.Thread(target=store.enqueue, args=(inbound("c1", n), T0 + n, TTL))
+        thread.start()
+        thread.join()
+    assert store.queue_depth() == 40
+    assert len(opened) <= 1  # the connection of the first thread serves all the others
+
+
+def test_close_closes_idle_connections_and_those_in_use_when_given_back(
+    store: SQLiteStore,
+) -> None:
+    run_turn(store, "c1", 0, T0)
+    with store._conn() as in_use:
+        idle = list(store._idle)
+        store.close()
+        assert in_use.execute("SELECT 1").fetchone() == (1,)  # still serving its block
+    for conn in [in_use, *idle]:
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
+    with pytest.raises(RuntimeError, match="is closed"):
+        store.load("telegram:c1")
+
+
+def test_idle_connections_are_capped(store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_module, "IDLE_CONNECTIONS", 2)
+    barrier = threading.Barrier(5)
+
+    def hold() -> None:
+        with store._conn():
+            barrier.wait(10)  # five connections in use at once
+
+    threads = [threading.Thread(target=hold) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(store._idle) == 2
+
+
+def test_a_writer_of_another_store_waits_for_our_lock_instead_of_failing(tmp_path: Path) -> None:
+    """Two stores on one file (as two processes have): the second writer queues on the lock
+    file, so even a busy_timeout far shorter than the first writer's transaction is enough."""
+    path = str(tmp_path / "gateway.db")
+    first, second = SQLiteStore(path), SQLiteStore(path, busy_timeout_s=0.01)
+    started, errors = threading.Event(), []
+
+    def enqueue() -> None:
+        started.set()
+        try:
+            assert second.enqueue(inbound("c2", 0), T0, TTL)
+        except sqlite3.OperationalError as exc:  # "database is locked": nobody queued
+            errors.append(exc)
+
+    try:
+        with first._write() as c:
+            c.execute("INSERT INTO dedupe(channel, message_id, expires_at) VALUES ('x', 'y', 0)")
+            thread = threading.Thread(target=enqueue)
+            thread.start()
+            started.wait(5)
+            thread.join(0.2)  # it cannot finish while we hold the write lock
+            assert thread.is_alive()
+        thread.join(10)
+        assert errors == [] and second.queue_depth() == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_checkpoint_copies_the_whole_wal_back(store: SQLiteStore) -> None:
+    for n in range(20):
+        run_turn(store, f"c{n}", 0, T0 + n)
+    busy, frames, done = store.checkpoint()
+    assert busy == 0 and frames > 0 and done == frames
+    claim = store.claim("w", T0 + 100, LEASE)
+    assert claim is None  # every turn was committed; the data is all there
+    assert len(store.outbox_items("telegram:c7")) == 1
