@@ -14,7 +14,9 @@ from flows.templates import names_read, variables_read
 # https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies
 # https://www.twilio.com/docs/content/twilio-quick-reply
 TITLE_LIMITS = {"Messenger": 20, "WhatsApp": 20}
-TEMPLATE_NAMES = {"user", "vars", "shop", "env", "channel", "input", "loop", "range", "dict"}
+TEMPLATE_NAMES = {
+    "user", "vars", "shop", "env", "channel", "input", "hours", "handoff", "loop", "range", "dict",
+}  # fmt: skip
 
 
 def check_graph(

@@ -2,6 +2,7 @@
 
 Pure and deterministic given its inputs (the flow, the state, the message and the `Services`
 answers): no clock, no randomness, no I/O of its own. It never raises on shopper input.
+Business hours are judged at the message's own timestamp (`Inbound.timestamp`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from flows.matching import check_answer, match_button, match_intent
 from flows.messages import (
+    Button,
     CallMade,
     ConversationEnded,
     ConversationStopped,
@@ -28,10 +30,10 @@ from flows.messages import (
     VariantAssigned,
 )
 from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node
-from flows.services import CallRequest, CallResponse, NoServices, Services
+from flows.services import CallRequest, CallResponse, InboxStatus, NoServices, Services
 from flows.split import choose_variant
 from flows.state import ConversationState
-from flows.step_context import build_context, render_body, render_buttons
+from flows.step_context import build_context, describe_wait, render_body, render_buttons
 
 MAX_HOPS = 50  # nodes one message may pass through; the validator rejects loops that never wait
 FALLBACK_TEXT_LIMIT = 200
@@ -100,7 +102,7 @@ class _Run:
 
     def handle(self) -> None:
         state, flow = self.initial, self.flow
-        if state.mode == "handoff":
+        if state.mode == "handoff" or self.inbound.kind == "agent":
             return  # a person has this conversation: the bot stays quiet
         if self.inbound.kind == "start" or state.mode in ("new", "ended") or state.node is None:
             self._start()
@@ -237,7 +239,10 @@ class _Run:
         if node.handoff is not None:
             self.mode, self.node = "handoff", node.id
             self.queue, self.resume = node.handoff.queue, node.handoff.then
-            self.events.append(HandoffRequested(node.handoff.queue, node.handoff.reason, node.id))
+            notice = self._handoff_notice(node.handoff.queue)
+            self.events.append(
+                HandoffRequested(node.handoff.queue, node.handoff.reason, node.id, notice)
+            )
             return None
         if node.end:
             self.mode, self.node = "ended", None
@@ -255,6 +260,37 @@ class _Run:
             Reply(node.say.render(self.inbound.channel, self.context), call=call or None)
         )
 
+    def _handoff_notice(self, queue: str) -> str:
+        """Tell the shopper honestly what happens next: open, busy (nobody on duty) or closed."""
+        notices = self.flow.settings.handoff_notice
+        if not self.context["hours"]["open"]:
+            kind = "closed"
+        else:
+            try:
+                status = self.services.inbox_status(queue)
+            except Exception:  # an inbox outage must not break the handoff itself
+                status = None
+            kind = "busy" if status is not None and status.agents_on_duty == 0 else "open"
+            self.context["handoff"] = _handoff_facts(queue, status)
+        if notices is not None:
+            text = getattr(notices, kind).render(self.inbound.channel, self.context)
+            if text:
+                self.replies.append(Reply(text))
+        return kind
+
+    def _person_shown(self, node: Node) -> tuple[Button, ...]:
+        """The node's buttons; outside business hours the person button is hidden or becomes
+        a call button, so nobody is offered a person who is not there."""
+        person = self.flow.settings.person_button
+        if person is None or self.context["hours"]["open"]:
+            return node.shown
+        pairs = zip(node.choices, node.shown, strict=True)
+        shown = tuple(b for c, b in pairs if c.goto != person.goto)
+        if len(shown) == len(node.shown) or person.closed_call is None or not person.closed_title:
+            return shown
+        number = person.closed_call.render(self.context)
+        return (*shown, Button(person.closed_title, number, "call")) if number else shown
+
     def _prompt(self, node: Node, prefix: str = "") -> None:
         """The question or menu of a waiting node, with its buttons (and the person button)."""
         channel = self.inbound.channel
@@ -265,7 +301,7 @@ class _Run:
             expects = "choice"
         if prefix:
             text = f"{prefix}\n\n{text}" if text else prefix
-        buttons = node.shown
+        buttons = self._person_shown(node)
         links = tuple(b for b in node.buttons if b.kind != "reply")
         if links:
             buttons += render_buttons(links, self.context)
@@ -334,6 +370,17 @@ class _Run:
             resume=self.resume if self.mode == "handoff" else None,
         )
         return StepResult(state, tuple(self.replies), tuple(self.events))
+
+
+def _handoff_facts(queue: str, status: InboxStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {"queue": queue, "waiting": None, "agents": None, "wait": ""}
+    return {
+        "queue": queue,
+        "waiting": status.waiting,
+        "agents": status.agents_on_duty,
+        "wait": describe_wait(status.wait_s),
+    }
 
 
 def _lookup(pairs: tuple[tuple[str, str], ...], key: str) -> str | None:

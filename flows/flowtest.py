@@ -10,18 +10,23 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flows.diagnostics import Diagnostics, FlowError
 from flows.engine import step
 from flows.loader import load_flow
 from flows.messages import Event, GoalReached, HandoffRequested, Inbound, Reply, Shopper
 from flows.model import Flow
-from flows.services import CallResponse, StubServices
+from flows.services import CallResponse, InboxStatus, StubServices
 from flows.state import ConversationState
 from flows.yamlsrc import Wild, load_yaml, plain
 
+TEST_KEYS = {
+    "name", "channel", "shopper", "variants", "vars", "stubs", "script", "at", "agents_on_duty",
+}  # fmt: skip
 LINE_KEYS = {"shopper", "bot", "buttons", "goal", "handoff", "vars", "node", "no_reply", "ended"}
 
 
@@ -55,6 +60,7 @@ class _Conversation:
     replies: list[Reply] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     count: int = 0
+    at: float = 0.0  # the messages' timestamp (`at:`), for business hours; 0: always open
 
     def say(self, text: str, payload: str | None) -> None:
         self.count += 1
@@ -67,6 +73,7 @@ class _Conversation:
             kind=kind,  # type: ignore[arg-type]
             text=text,
             payload=payload,
+            timestamp=self.at,
         )
         result = step(self.flow, self.state, inbound, self.services)
         self.state = result.state
@@ -149,7 +156,7 @@ def _stubs(w: Wild | None) -> dict[str, CallResponse]:
 def _run_test(w: Wild, flow: Flow, stubs: dict[str, CallResponse], file: str) -> Outcome:
     if not w.expect(dict, what="a test with 'name' and 'script'"):
         return Outcome("?", file, w.pos[0], (Failure(w.pos[0], "a test must be a mapping"),))
-    w.only_keys({"name", "channel", "shopper", "variants", "vars", "stubs", "script"}, "a test")
+    w.only_keys(TEST_KEYS, "a test")
     name = w.get("name").str() if w.get("name") else f"test at line {w.pos[0]}"  # type: ignore[union-attr]
     shopper_w = w.get("shopper")
     who = plain(shopper_w.value) if shopper_w else {}
@@ -165,9 +172,12 @@ def _run_test(w: Wild, flow: Flow, stubs: dict[str, CallResponse], file: str) ->
     variants = tuple((str(k), str(v)) for k, v in (chosen or {}).items())
     initial_vars = plain(w.get("vars").value) if w.get("vars") else {}  # type: ignore[union-attr]
     routes = {**stubs, **_stubs(w.get("stubs"))}
+    on_duty = w.get("agents_on_duty")
+    status = InboxStatus(on_duty.int(low=0) or 0, 0) if on_duty is not None else None
     convo = _Conversation(
         flow=flow,
-        services=StubServices(routes),
+        services=StubServices(routes, status),
+        at=_timestamp(w.get("at"), flow),
         channel=str(plain(w.get("channel").value)) if w.get("channel") else "telegram",  # type: ignore[union-attr]
         shopper=shopper,
         state=ConversationState(variants=variants, vars=dict(initial_vars or {})),
@@ -184,6 +194,22 @@ def _run_test(w: Wild, flow: Flow, stubs: dict[str, CallResponse], file: str) ->
                 break  # later lines would only repeat the same confusion
     failures += [Failure(d.line, d.format()) for d in w.diags.errors if d.line >= w.pos[0]]
     return Outcome(name or "?", file, w.pos[0], tuple(failures))
+
+
+def _timestamp(w: Wild | None, flow: Flow) -> float:
+    """`at: 2026-11-28 20:00`, read in the flow's business-hours time zone (else UTC)."""
+    if w is None:
+        return 0.0
+    value = plain(w.value)
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        w.diags.error(w.pos, f"'{value}' is not a date and time", "write e.g. 2026-11-28 20:00")
+        return 0.0
+    if when.tzinfo is None:
+        zone = ZoneInfo(flow.hours.timezone) if flow.hours is not None else UTC
+        when = when.replace(tzinfo=zone)
+    return when.timestamp()
 
 
 def _run_line(w: Wild, convo: _Conversation) -> Failure | None:

@@ -16,11 +16,12 @@ from typing import Any
 
 from flows.checks import check_graph
 from flows.diagnostics import Diagnostic, Diagnostics, FlowError, did_you_mean
+from flows.hours_reader import read_hours, read_notices
 from flows.messages import Button
 from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Intent, Node, PersonButton, Settings, Text
 from flows.node_reader import NodeFacts, Ref, read_node, read_text
 from flows.normalise import normalise
-from flows.templates import compile_template
+from flows.templates import Template, TemplateProblem, compile_template
 from flows.yamlsrc import Wild, load_yaml, plain
 
 TOP_KEYS = {
@@ -29,7 +30,7 @@ TOP_KEYS = {
 }  # fmt: skip
 SETTINGS_KEYS = {
     "start", "resume_at", "fallback", "person_button", "disclosure", "fuzzy_threshold",
-    "keyword_max_words", "languages",
+    "keyword_max_words", "languages", "handoff_notice",
 }  # fmt: skip
 DEFAULT_FALLBACK = "Sorry, I didn't get that."
 FORMAT_VERSION = 1
@@ -87,6 +88,7 @@ def check_text(
     env = _read_env(root.get("env"), environ or {})
     shop = plain(root.get("shop").value) if root.get("shop") is not None else {}  # type: ignore[union-attr]
     canned = _read_canned(root.get("canned"))
+    hours = read_hours(root.get("hours"))
     for ref in facts.refs:
         if ref.target not in nodes:
             diags.error(
@@ -99,7 +101,7 @@ def check_text(
     if diags.errors or settings is None:
         return CheckResult(None, tuple(diags.sorted()))
     nodes = _with_choices(nodes, settings)
-    raw = {k: plain(root.value[k]) for k in ("hours", "experiments", "queues") if k in root.value}
+    raw = {k: plain(root.value[k]) for k in ("experiments", "queues") if k in root.value}
     flow = Flow(
         file=file,
         version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
@@ -110,6 +112,7 @@ def check_text(
         env=MappingProxyType(env),
         canned=MappingProxyType(canned),
         raw=MappingProxyType(raw),
+        hours=hours,
     )
     return CheckResult(flow, tuple(diags.sorted()))
 
@@ -196,6 +199,7 @@ def _read_settings(
         fuzzy_threshold=float(threshold.int(low=50, high=100) or 85) if threshold else 85.0,
         keyword_max_words=(max_words.int(low=1, high=50) or 4) if max_words else 4,
         languages=languages,
+        handoff_notice=read_notices(w.get("handoff_notice"), facts),
     )
 
 
@@ -216,12 +220,35 @@ def _read_person_button(w: Wild | None, facts: NodeFacts) -> PersonButton | None
         return None
     if not w.expect(dict, what="a mapping with 'title' and 'goto', or false"):
         return None
-    w.only_keys({"title", "goto"}, "'settings.person_button'")
+    w.only_keys({"title", "goto", "closed"}, "'settings.person_button'")
     title = w.get("title").str() if w.get("title") is not None else None  # type: ignore[union-attr]
     goto = _setting_target(w, "goto", facts, required=True)
     if title:
         facts.titles.append((title, w.get("title").pos))  # type: ignore[union-attr]
-    return PersonButton(title, goto) if title and goto else None
+    closed_title, closed_call = _read_closed_button(w.get("closed"))
+    return PersonButton(title, goto, closed_title, closed_call) if title and goto else None
+
+
+def _read_closed_button(w: Wild | None) -> tuple[str | None, Template | None]:
+    """`person_button.closed`: false (hide it) or `{title, call}` outside business hours."""
+    if w is None or w.value is False:
+        return None, None
+    if not w.expect(dict, what="false, or a mapping with 'title' and 'call'"):
+        return None, None
+    w.only_keys({"title", "call"}, "'settings.person_button.closed'")
+    title_part, call_part = w.get("title"), w.get("call")
+    if title_part is None or call_part is None:
+        fix = "e.g. {title: Call us, call: '{{ shop.call_center }}'}"
+        w.diags.error(w.pos, "'closed' needs 'title' and 'call'", fix)
+        return None, None
+    title, call = title_part.str(), call_part.str()
+    if not title or not call:
+        return None, None
+    try:
+        return title, compile_template(call)
+    except TemplateProblem as exc:
+        call_part.diags.error(call_part.pos, str(exc), "fix the template")
+        return None, None
 
 
 def _read_intents(w: Wild | None, facts: NodeFacts, languages: tuple[str, ...]) -> list[Intent]:

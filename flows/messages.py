@@ -14,7 +14,8 @@ from typing import Any, Literal, TypeVar
 Channel = Literal["whatsapp", "messenger", "telegram", "sim"]
 CHANNELS: tuple[str, ...] = ("whatsapp", "messenger", "telegram")
 
-InboundKind = Literal["text", "button", "media", "location", "contact", "start", "edit"]
+# "agent": an inbox action (reply, joined, resolve) queued on the conversation by the gateway.
+InboundKind = Literal["text", "button", "media", "location", "contact", "start", "edit", "agent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,7 @@ class HandoffRequested:
     queue: str
     reason: str
     node: str
+    notice: str = "open"  # what the shopper was told: open, busy (nobody on duty) or closed
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flows.hours import BusinessHours
 from flows.messages import Button
 from flows.normalise import normalise
 from flows.templates import Template
@@ -191,8 +192,23 @@ class Intent:
 
 @dataclass(frozen=True, slots=True)
 class PersonButton:
+    """The "Talk to a person" button on every menu. Outside business hours it is hidden, or
+    replaced by a tap-to-call button (`closed_title`, `closed_call`) when the shop has one."""
+
     title: str
     goto: str
+    closed_title: str | None = None
+    closed_call: Template | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffNotices:
+    """What a shopper is told after a handoff: a person joins (`open`), nobody is on duty
+    right now (`busy`), or the team is off duty until the next opening (`closed`)."""
+
+    open: Text
+    busy: Text
+    closed: Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +223,7 @@ class Settings:
     fuzzy_threshold: float = 85.0
     keyword_max_words: int = 4
     languages: tuple[str, ...] = ("en",)
+    handoff_notice: HandoffNotices | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,4 +238,5 @@ class Flow:
     shop: Mapping[str, Any]
     env: Mapping[str, str]
     canned: Mapping[str, str] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)  # sections later features read (hours...)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # sections later features read
+    hours: BusinessHours | None = None  # None: people are on duty whenever an agent is

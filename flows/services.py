@@ -31,8 +31,21 @@ class CallResponse:
         return self.error is None and self.status is not None and 200 <= self.status < 300
 
 
+@dataclass(frozen=True, slots=True)
+class InboxStatus:
+    """The people side, for what a shopper is told at a handoff."""
+
+    agents_on_duty: int  # logged in and accepting threads, in this queue
+    waiting: int  # threads already waiting in this queue
+    wait_s: float | None = None  # typical wait lately; None when there is too little data
+
+
 class Services(Protocol):
     def call(self, request: CallRequest) -> CallResponse: ...
+
+    def inbox_status(self, queue: str) -> InboxStatus | None:
+        """Who is on duty for `queue`; None when unknown (no inbox)."""
+        ...
 
 
 class NoServices:
@@ -41,12 +54,19 @@ class NoServices:
     def call(self, request: CallRequest) -> CallResponse:
         return CallResponse(status=None, error="no HTTP service configured")
 
+    def inbox_status(self, queue: str) -> InboxStatus | None:
+        return None
+
 
 @dataclass(frozen=True)
 class StubServices:
     """Canned answers by 'METHOD URL' (exact) or by a function, for tests and offline chat."""
 
     routes: Mapping[str, CallResponse | Callable[[CallRequest], CallResponse]]
+    status: InboxStatus | None = None
+
+    def inbox_status(self, queue: str) -> InboxStatus | None:
+        return self.status
 
     def call(self, request: CallRequest) -> CallResponse:
         route = self.routes.get(f"{request.method} {request.url}")

@@ -1,15 +1,61 @@
 """What templates see during a step, and rendering of the templated parts of a node.
 
 Only these names exist in a template: `user`, `vars`, `shop`, `env` (the whitelisted
-variables), `channel` and `input` (the shopper's last text). Nothing else can be reached.
+variables), `channel`, `input` (the shopper's last text), `hours` (`open`, `next_open`) and,
+in handoff notices, `handoff` (`wait`, `waiting`, `agents`). Nothing else can be reached.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from flows.hours import BusinessHours
 from flows.messages import Button, Inbound
 from flows.model import ButtonSpec, Context, Flow, Value
+
+HOURS_KEYS = ("open", "next_open")
+
+
+class HoursView(Mapping[str, Any]):
+    """`hours.open` and `hours.next_open` for templates, computed only when a step asks
+    (most steps never do, and the time-zone arithmetic is the costliest part of a context)."""
+
+    __slots__ = ("_hours", "_ts", "_values")
+
+    def __init__(self, hours: BusinessHours | None, ts: float) -> None:
+        self._hours, self._ts = hours, ts
+        self._values: dict[str, Any] | None = None
+
+    def _compute(self) -> dict[str, Any]:
+        if self._values is None:
+            hours, ts = self._hours, self._ts
+            if hours is None or ts <= 0:  # no hours, or no time to judge by: people are on duty
+                self._values = {"open": True, "next_open": "today"}
+            else:
+                self._values = {"open": hours.is_open(ts), "next_open": hours.describe_next(ts)}
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._compute()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(HOURS_KEYS)
+
+    def __len__(self) -> int:
+        return len(HOURS_KEYS)
+
+
+def describe_wait(seconds: float | None) -> str:
+    """A typical wait in words a shopper reads at a glance ('2 minutes', 'an hour')."""
+    if seconds is None or seconds < 0:
+        return ""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    hours = round(minutes / 60)
+    return "an hour" if hours <= 1 else f"{hours} hours"
 
 
 def build_context(flow: Flow, inbound: Inbound, variables: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +75,8 @@ def build_context(flow: Flow, inbound: Inbound, variables: dict[str, Any]) -> di
         "env": flow.env,
         "channel": inbound.channel,
         "input": inbound.text,
+        "hours": HoursView(flow.hours, inbound.timestamp),
+        "handoff": {},
     }
 
 

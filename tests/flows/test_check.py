@@ -393,11 +393,19 @@ def test_call_save_must_be_a_variable_name() -> None:
 
 
 def test_intent_language_not_in_settings_warns() -> None:
-    result = check_yaml(HEAD.replace("nodes:\n", "intents:\n  agent: {keywords: {fr: [agent]}, goto: welcome}\nnodes:\n") + "  welcome:\n    say: Hi\n    end: true\n")
+    result = check_yaml(
+        HEAD.replace(
+            "nodes:\n", "intents:\n  agent: {keywords: {fr: [agent]}, goto: welcome}\nnodes:\n"
+        )
+        + "  welcome:\n    say: Hi\n    end: true\n"
+    )
     assert any("language 'fr' is not in settings.languages" in d.message for d in result.warnings)
 
 
 def test_secret_looking_env_names_are_refused() -> None:
-    result = check_yaml(HEAD.replace("nodes:\n", "env:\n  TELEGRAM_BOT_TOKEN: x\n  SHOP_API_URL: y\nnodes:\n") + "  welcome:\n    say: Hi\n    end: true\n")
+    result = check_yaml(
+        HEAD.replace("nodes:\n", "env:\n  TELEGRAM_BOT_TOKEN: x\n  SHOP_API_URL: y\nnodes:\n")
+        + "  welcome:\n    say: Hi\n    end: true\n"
+    )
     (err,) = result.errors
     assert "'TELEGRAM_BOT_TOKEN' looks like a secret" in err.message

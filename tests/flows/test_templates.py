@@ -10,11 +10,18 @@ from jinja2.exceptions import UndefinedError
 from flows.templates import compile_expression, compile_template
 
 CONTEXTS = [
-    {"user": {"first_name": "Ann"}, "vars": {"order": {"eta": "Fri", "n": 3, "s": None}, "csat": 4}},
+    {
+        "user": {"first_name": "Ann"},
+        "vars": {"order": {"eta": "Fri", "n": 3, "s": None}, "csat": 4},
+    },
     {"user": {"first_name": ""}, "vars": {}},
     {"user": {}, "vars": {"order": None, "csat": "4"}},
     {"user": {"first_name": "Zoë"}, "vars": {"order": ["a", "b"], "csat": 2.5}},
-    {"user": {"first_name": "X"}, "vars": {"order": {"eta": 0}}, "shop": MappingProxyType({"name": "Acme"})},
+    {
+        "user": {"first_name": "X"},
+        "vars": {"order": {"eta": 0}},
+        "shop": MappingProxyType({"name": "Acme"}),
+    },
 ]
 TEMPLATES = [
     "Hi {{ user.first_name or 'there' }}!",
@@ -61,6 +68,8 @@ def test_fast_expressions_equal_jinja(source: str, context: dict) -> None:
     assert actual == expected
 
 
-@pytest.mark.parametrize("source", ["{{ x | upper }}", "{{ vars.items }}", "{% if a %}b{% endif %}"])
+@pytest.mark.parametrize(
+    "source", ["{{ x | upper }}", "{{ vars.items }}", "{% if a %}b{% endif %}"]
+)
 def test_anything_beyond_plain_lookups_goes_to_jinja(source: str) -> None:
     assert compile_template(source).fast is None
