@@ -53,6 +53,8 @@ def metrics() -> Response:
 
 
 def create_app(gateway: Gateway) -> Flask:
+    from gateway.inbox.web import init_app as init_inbox  # Flask-WTF only where it is served
+
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = gateway.config.max_body_bytes
     app.config["SECRET_KEY"] = gateway.config.env.get("SECRET_KEY") or None
@@ -62,6 +64,7 @@ def create_app(gateway: Gateway) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(health)
+    init_inbox(app, gateway)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

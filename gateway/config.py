@@ -46,6 +46,7 @@ VARIABLES: dict[str, str] = {
     "SHOP_API_URL": "the shop's own API, if flows.yaml names it under env:",
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
+    "INBOX_AUTO_ASSIGN": "1: new threads go to the least busy agent on duty (default: claimed)",
 }
 
 
@@ -64,6 +65,7 @@ class Config:
     max_turn_attempts: int = 5
     redact_patterns: tuple[str, ...] = ()
     log_level: str = "INFO"
+    auto_assign: bool = False  # give new threads to the least busy agent on duty
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
 
     @classmethod
@@ -81,6 +83,7 @@ class Config:
             lease_s=float(max(1, _int(env, "LEASE_S", 30))),
             redact_patterns=patterns,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            auto_assign=env.get("INBOX_AUTO_ASSIGN", "") in ("1", "true", "yes"),
             env=env,
         )
 

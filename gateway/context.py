@@ -16,6 +16,8 @@ from adapters.registry import BuiltAdapters, build_adapters
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
+from gateway.inbox.backends import open_inbox
+from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
 from gateway.redaction import Redactor
 from gateway.store import open_store
@@ -29,6 +31,7 @@ class Gateway:
     adapters: BuiltAdapters
     flows: FlowHolder
     services: HttpServices
+    inbox: InboxStore | None = None  # agents and threads; beside the messages in the store
     metrics: Metrics = field(default_factory=Metrics)
     redact: Redactor = field(default_factory=Redactor)
     turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
@@ -37,6 +40,8 @@ class Gateway:
     def close(self) -> None:
         self.adapters.close()
         self.services.close()
+        if self.inbox is not None:
+            self.inbox.close()
         self.store.close()
 
 
@@ -49,11 +54,17 @@ def build_gateway(config: Config) -> Gateway:
     # PTB 22 warns on integer retry_after unless told to use timedelta; we read both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     protect(*(v for k, v in config.env.items() if k in SECRET_NAMES and v))
-    return Gateway(
+    store = open_store(config.store_url)  # creates the SQLite file's folder
+    gw = Gateway(
         config=config,
-        store=open_store(config.store_url),
+        store=store,
         adapters=build_adapters(config.env),
         flows=FlowHolder(config.flows_path, without_secrets(config.env)),
         services=HttpServices(),
+        inbox=open_inbox(config.store_url),
         redact=Redactor(config.redact_patterns),
     )
+    from gateway.inbox.service import InboxService  # the service needs a built Gateway
+
+    gw.services.status_source = InboxService(gw, gw.inbox).status  # type: ignore[arg-type]
+    return gw

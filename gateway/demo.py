@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from adapters.sandbox.config import (
     TEST_TWILIO_AUTH_TOKEN,
     TEST_WHATSAPP_FROM,
 )
+
+if TYPE_CHECKING:
+    from gateway.context import Gateway
 
 
 def demo_environment(base: Mapping[str, str], gateway_url: str, sandbox_url: str,
@@ -44,6 +48,19 @@ def demo_environment(base: Mapping[str, str], gateway_url: str, sandbox_url: str
     return {**demo, **{k: v for k, v in base.items() if v}}
 
 
+DEMO_AGENT = "demo"
+DEMO_PASSWORD = "demo-agent-password"  # the demo's own fake account, like its fake secrets
+
+
+def ensure_demo_agent(gw: Gateway) -> None:
+    """An agent to log in with, so the demo shows the inbox without any set-up."""
+    from gateway.inbox.model import Agent
+    from gateway.inbox.passwords import hash_password
+
+    if gw.inbox is not None and gw.inbox.agent(DEMO_AGENT) is None:
+        gw.inbox.put_agent(Agent(DEMO_AGENT, "Dana (demo)", hash_password(DEMO_PASSWORD)))
+
+
 @click.command()
 @click.option("--port", default=8080, show_default=True, help="Gateway port.")
 @click.option("--sandbox-port", default=8091, show_default=True)
@@ -69,13 +86,17 @@ def demo(port: int, sandbox_port: int, shop_port: int) -> None:
     config = Config.from_env(env)
     setup_logging(config.log_level)
     gw = build_gateway(config)
+    ensure_demo_agent(gw)
     runtime = Runtime(gw, config.workers).start()
     click.echo(
         f"\n  Shopper simulator:  {sandbox.simulator_url}\n"
+        f"  Agent inbox:        {gateway_url}/inbox/"
+        f"  (login {DEMO_AGENT}, password {DEMO_PASSWORD})\n"
         f"  Gateway:            {gateway_url}  (/healthz, /readyz, /metrics)\n"
         f"  Demo shop API:      {shop.url}/shop-api/orders/A1234\n"
         f"  Store:              {config.store_url}\n"
-        "  Try: open the simulator, pick a channel, say hi, track order A1234 or B2345.\n"
+        "  Try: open the simulator, pick a channel, say hi, track order A1234 or B2345,\n"
+        "  or tap 'Talk to a person' and answer from the inbox.\n"
         "  Ctrl-C stops everything.\n",
         err=True,
     )

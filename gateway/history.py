@@ -44,6 +44,6 @@ def reply_entry(
         at=at,
         direction="out",
         author=reply.author,
-        text=reply.text,
+        text=redact(reply.text),
         data=data,
     )

@@ -6,10 +6,12 @@ conversation down the node's error path instead of breaking it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 from requests.adapters import HTTPAdapter
 
-from flows.services import CallRequest, CallResponse
+from flows.services import CallRequest, CallResponse, InboxStatus
 
 MAX_RESPONSE_BYTES = 256 * 1024  # saved into the conversation state: keep it small
 USER_AGENT = "shop-bot-gateway/0.1"
@@ -22,6 +24,11 @@ class HttpServices:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
+        # Set by the gateway once its inbox exists: who is on duty, for the handoff notice.
+        self.status_source: Callable[[str], InboxStatus | None] | None = None
+
+    def inbox_status(self, queue: str) -> InboxStatus | None:
+        return self.status_source(queue) if self.status_source is not None else None
 
     def call(self, request: CallRequest) -> CallResponse:
         try:

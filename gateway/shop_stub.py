@@ -33,6 +33,13 @@ def create_shop_app(prefix: str = "/shop-api") -> Flask:
             return jsonify(error="order not found"), 404
         return jsonify(id=order_id.upper(), **found), 200
 
+    @api.get("/customers/<path:customer>/orders")
+    def customer_orders(customer: str) -> tuple[Response, int]:
+        """A shopper's recent orders by their channel address, for the agent's profile panel."""
+        pick = sum(customer.encode()) % len(ORDERS)
+        recent = list(ORDERS.items())[pick : pick + 2] or list(ORDERS.items())[:1]
+        return jsonify(orders=[{"id": k, "status": v["status"]} for k, v in recent]), 200
+
     @api.post("/coupons")
     def coupon() -> tuple[Response, int]:
         body = request.get_json(silent=True) or {}

@@ -12,13 +12,17 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from adapters.base import WindowDecision
 from flows.engine import step
-from flows.messages import Inbound, Shopper, event_to_dict
+from flows.messages import HandoffRequested, Inbound, Shopper, event_to_dict
 from flows.state import ConversationState
 from gateway.context import Gateway
 from gateway.history import inbound_entry, reply_entry
+from gateway.inbox.actions import agent_turn
+from gateway.inbox.service import InboxService
+from gateway.inbox.threads import open_thread, shopper_wrote
 from gateway.sender import OutboxSender
-from gateway.store.base import Claim, Conversation, OutboxItem
+from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
 TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)
@@ -62,8 +66,10 @@ class TurnWorker:
 
     def process(self, claim: Claim, now: float) -> bool:
         gw = self.gw
-        inbound = self._with_profile(claim.inbound)
         conversation = gw.store.load(claim.conversation)
+        if claim.inbound.kind == "agent":
+            return self._agent_action(claim, conversation, now)
+        inbound = self._with_profile(claim.inbound)
         state = self._fresh_if_idle(conversation, now)
         result = step(gw.flows.flow, state, inbound, gw.services)
         history = [inbound_entry(inbound, now, gw.redact)]
@@ -73,7 +79,39 @@ class TurnWorker:
             {**self._safe(event_to_dict(e)), "at": now, "channel": inbound.channel, "i": i}
             for i, e in enumerate(result.events)
         ]
-        if gw.store.commit_turn(claim, result.state, history, outbox, events, now):
+        # The thread opens before the commit (idempotently): a crash in between means the
+        # message is processed again and finds the thread already there, never a shopper left
+        # in handoff with no thread for a person to pick up.
+        handoffs = [e for e in result.events if isinstance(e, HandoffRequested)]
+        if gw.inbox is not None and handoffs:
+            open_thread(gw, inbound, result.state, handoffs[-1], now)
+        if not gw.store.commit_turn(claim, result.state, history, outbox, events, now):
+            logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
+            return False
+        if gw.inbox is not None and state.mode == "handoff" and result.state.mode == "handoff":
+            shopper_wrote(gw, inbound, result.state, now)
+        if handoffs and gw.config.auto_assign and gw.inbox is not None:
+            InboxService(gw, gw.inbox).auto_assign(now)
+        return True
+
+    def _agent_action(self, claim: Claim, conversation: Conversation, now: float) -> bool:
+        gw = self.gw
+        turn = agent_turn(gw, claim.inbound, conversation, now)
+        adapter = gw.adapters.adapters.get(claim.inbound.channel)
+        replies = []
+        for reply, author in turn.replies:
+            last = conversation.last_inbound_at or None
+            window = adapter.window(last, now, author) if adapter is not None else None
+            if window is not None and not window.allowed:
+                turn.history.append(
+                    HistoryEntry(
+                        claim.conversation, now, "system", "system", f"Not sent: {window.reason}."
+                    )
+                )
+                continue
+            replies.append((reply, window))
+        outbox = self._outbox(claim, tuple(r for r, _ in replies), now, [w for _, w in replies])
+        if gw.store.commit_turn(claim, turn.state, turn.history, outbox, turn.events, now):
             return True
         logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
         return False
@@ -113,13 +151,20 @@ class TurnWorker:
             return ConversationState(variants=state.variants)
         return state
 
-    def _outbox(self, claim: Claim, replies: tuple, now: float) -> list[OutboxItem]:
+    def _outbox(
+        self,
+        claim: Claim,
+        replies: tuple,
+        now: float,
+        windows: list[WindowDecision | None] | None = None,
+    ) -> list[OutboxItem]:
         adapter = self.gw.adapters.adapters.get(claim.inbound.channel)
         if adapter is None or not replies:
             return []
         items = []
-        for reply in replies:
-            for out in adapter.render(reply, claim.inbound.conversation):
+        for n, reply in enumerate(replies):
+            window = windows[n] if windows else None
+            for out in adapter.render(reply, claim.inbound.conversation, window):
                 items.append(
                     OutboxItem(
                         id=f"{claim.conversation}:{claim.inbound.message_id}:{len(items)}",

@@ -39,6 +39,22 @@ def msg(text: str = "", payload: str | None = None, *, channel: str = "telegram"
     )
 
 
+def always_open_flows(folder: Path) -> Path:
+    """The sample flows.yaml without its `hours:` section, for tests that must not depend on
+    the time of day they run at (the sample's team works New York office hours)."""
+    lines, skipping = [], False
+    for line in (ROOT / "flows.yaml").read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("hours:"):
+            skipping = True
+        elif skipping and line.strip() and not line[0].isspace():
+            skipping = False
+        if not skipping:
+            lines.append(line)
+    path = folder / "flows.yaml"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def sample_flow() -> Flow:
     return load_flow(ROOT / "flows.yaml", {"SHOP_API_URL": "http://shop.test"})

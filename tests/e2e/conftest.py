@@ -22,7 +22,7 @@ from gateway.demo import demo_environment
 from gateway.runtime import Runtime
 from gateway.serving import ServerThread
 from gateway.shop_stub import create_shop_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, always_open_flows
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 import sign
@@ -105,7 +105,11 @@ class Stack:
 
 
 def start_stack(
-    tmp: Path, store_url: str | None = None, workers: int = 4, run: bool = True
+    tmp: Path,
+    store_url: str | None = None,
+    workers: int = 4,
+    run: bool = True,
+    flows: Path | None = None,
 ) -> tuple[Stack, Callable[[], None]]:
     late = LateApp()
     web = ServerThread(late).start()  # type: ignore[arg-type]
@@ -113,7 +117,7 @@ def start_stack(
     sandbox = Sandbox(gateway_url=web.url, env={"PUBLIC_BASE_URL": web.url}).start()
     env = demo_environment({}, web.url, sandbox.base_url, shop.url)
     env.update({"STORE_URL": store_url or f"sqlite:///{tmp / 'gw.db'}", "WORKERS": str(workers),
-                "FLOWS_PATH": str(ROOT / "flows.yaml")})  # fmt: skip
+                "FLOWS_PATH": str(flows or always_open_flows(tmp))})  # fmt: skip
     gw = build_gateway(Config.from_env(env))
     late.app = create_app(gw)
     runtime = Runtime(gw, workers).start() if run else None

@@ -1,0 +1,89 @@
+"""`gateway agent add|remove|list`: inbox accounts, kept in the same store as the gateway's."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from gateway.config import Config
+from gateway.inbox.backends import open_inbox
+from gateway.inbox.model import DEFAULT_CAPACITY, Agent
+from gateway.inbox.passwords import hash_password
+from gateway.inbox.store import InboxStore
+
+
+def _inbox() -> InboxStore:
+    return open_inbox(Config.from_env(os.environ).store_url)
+
+
+@click.group()
+def agent() -> None:
+    """Manage inbox agents (STORE_URL names the store)."""
+
+
+@agent.command("add")
+@click.argument("login")
+@click.option("--name", "display_name", required=True, help="The name shoppers see.")
+@click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), default="agent",
+              show_default=True)  # fmt: skip
+@click.option("--capacity", type=click.IntRange(1, 50), default=DEFAULT_CAPACITY, show_default=True)
+@click.option("--queues", default="", help="Comma-separated queues served (default: all).")
+@click.option("--photo", "photo_url", help="URL of a photo shown beside the agent's name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def add(login: str, display_name: str, role: str, capacity: int, queues: str,
+        photo_url: str | None, password_stdin: bool) -> None:  # fmt: skip
+    """Add an agent, or replace the one with the same login (asks for a password)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    inbox = _inbox()
+    try:
+        inbox.put_agent(
+            Agent(
+                login,
+                display_name,
+                hashed,
+                role=role,
+                capacity=capacity,  # type: ignore[arg-type]
+                queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
+                photo_url=photo_url,
+            )
+        )
+    finally:
+        inbox.close()
+    click.echo(f"agent {login} saved ({role}, capacity {capacity})")
+
+
+@agent.command("remove")
+@click.argument("login")
+def remove(login: str) -> None:
+    """Remove an agent; their sessions end at once."""
+    inbox = _inbox()
+    try:
+        if not inbox.remove_agent(login):
+            raise click.ClickException(f"there is no agent {login!r}")
+    finally:
+        inbox.close()
+    click.echo(f"agent {login} removed")
+
+
+@agent.command("list")
+def list_agents() -> None:
+    """Every agent with role, capacity, queues and whether they are on duty."""
+    inbox = _inbox()
+    try:
+        for a in inbox.agents():
+            duty = "on duty" if a.on_duty else "off duty"
+            queues = ",".join(a.queues) or "all queues"
+            load = len(inbox.assigned_to(a.login))
+            click.echo(f"{a.login:<16} {a.display_name:<20} {a.role:<10} "
+                       f"{load}/{a.capacity} threads  {queues:<20} {duty}")  # fmt: skip
+    finally:
+        inbox.close()

@@ -1,0 +1,89 @@
+"""The inbox service on a real SQLite store: who is on duty, the typical wait, auto-assignment
+to the least busy agent within capacity and queue, and the permission rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Config
+from gateway.context import Gateway, build_gateway
+from gateway.inbox.model import Agent, InboxError, NotYours, Thread
+from gateway.inbox.service import InboxService
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def gw(tmp_path: Path) -> Iterator[Gateway]:
+    gateway = build_gateway(Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+                                             "FLOWS_PATH": str(ROOT / "flows.yaml")}))  # fmt: skip
+    yield gateway
+    gateway.close()
+
+
+def add(gw: Gateway, login: str, capacity: int = 2, on_duty: bool = True,
+        queues: tuple[str, ...] = (), role: str = "agent") -> Agent:  # fmt: skip
+    agent = Agent(login, login.title(), "h", role=role, capacity=capacity,  # type: ignore[arg-type]
+                  queues=queues, on_duty=on_duty)  # fmt: skip
+    assert gw.inbox is not None
+    gw.inbox.put_agent(agent)
+    return agent
+
+
+def open_threads(gw: Gateway, n: int, queue: str = "support") -> list[Thread]:
+    assert gw.inbox is not None
+    return [gw.inbox.open_thread(Thread(f"{queue}{i}", f"telegram:{queue}{i}", "telegram",
+                                        queue, "asked", 100.0 + i)) for i in range(n)]  # fmt: skip
+
+
+def test_status_counts_agents_on_duty_for_the_queue_and_the_median_wait(gw: Gateway) -> None:
+    service = InboxService(gw, gw.inbox)  # type: ignore[arg-type]
+    add(gw, "ann", capacity=5)
+    add(gw, "bob", on_duty=False)
+    add(gw, "cy", queues=("orders",))
+    threads = open_threads(gw, 4)
+    assert service.status("support").agents_on_duty == 1
+    assert service.status("orders").agents_on_duty == 2
+    assert service.status("support").wait_s is None  # too few claims to promise anything
+    for i, t in enumerate(threads[:3]):
+        gw.inbox.claim(t.id, "ann", now=t.created_at + 60 * (i + 1))  # type: ignore[union-attr]
+    status = service.status("support")
+    assert (status.waiting, status.wait_s) == (1, 120.0)
+
+
+def test_auto_assign_balances_load_and_respects_capacity_and_queues(gw: Gateway) -> None:
+    service = InboxService(gw, gw.inbox)  # type: ignore[arg-type]
+    add(gw, "ann", capacity=2)
+    add(gw, "bob", capacity=2)
+    add(gw, "cy", capacity=3, queues=("orders",))
+    add(gw, "dee", capacity=3, on_duty=False)
+    open_threads(gw, 5)
+    open_threads(gw, 1, queue="orders")
+    given = service.auto_assign(now=1000.0)
+    owners = {t.id: t.agent for t in given}
+    assert len(given) == 5  # 2 + 2 in support, 1 in orders: capacity, not luck
+    assert sorted(owners.values()) == ["ann", "ann", "bob", "bob", "cy"]
+    assert owners["orders0"] == "cy"
+    assert [t.id for t in gw.inbox.waiting()] == ["support4"]  # type: ignore[union-attr]
+
+
+def test_only_the_owner_or_a_supervisor_acts_on_a_thread(gw: Gateway) -> None:
+    service = InboxService(gw, gw.inbox)  # type: ignore[arg-type]
+    ann, bob = add(gw, "ann"), add(gw, "bob")
+    sup = add(gw, "sup", role="supervisor")
+    thread = open_threads(gw, 1)[0]
+    service.claim(ann, thread.id, 10.0)
+    with pytest.raises(NotYours):
+        service.note(bob, thread.id, "mine?", 11.0)
+    service.note(sup, thread.id, "Supervisor here", 11.0)
+    with pytest.raises(InboxError, match="empty"):
+        service.note(ann, thread.id, "   ", 12.0)
+    with pytest.raises(InboxError, match="unknown outcome"):
+        service.resolve(ann, thread.id, "meh", 12.0)
+    moved = service.transfer(sup, thread.id, "bob", None, 13.0)
+    assert moved.agent == "bob"
+    notes = [h for h in gw.store.history(thread.conversation) if h.direction in ("note", "system")]
+    assert [(h.direction, h.author) for h in notes] == [("note", "Sup"), ("system", "system")]
+    assert "Sup transferred the thread to bob" in notes[1].text
