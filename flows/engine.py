@@ -25,13 +25,14 @@ from flows.messages import (
     InputInvalid,
     IntentMatched,
     NodeEntered,
+    Rated,
     Reply,
     StepLimitReached,
     VariantAssigned,
 )
-from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node
+from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node, SplitSpec, Variant
 from flows.services import CallRequest, CallResponse, InboxStatus, NoServices, Services
-from flows.split import choose_variant
+from flows.split import choose_variant, in_rollout
 from flows.state import ConversationState
 from flows.step_context import build_context, describe_wait, render_body, render_buttons
 
@@ -175,6 +176,9 @@ class _Run:
     def _save(self, node: Node, name: str, value: Any) -> None:
         self.vars[name] = value
         self.misses = self.retries = 0
+        kind = self.flow.ratings.get(name)
+        if kind is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.events.append(Rated(kind, int(value), node.id))
 
     def _invalid(self, node: Node) -> None:
         ask = node.ask
@@ -347,8 +351,17 @@ class _Run:
     def _split(self, node: Node) -> str:
         split = node.split
         assert split is not None
+        experiment = self.flow.experiments.get(split.experiment)
+        at = self.inbound.timestamp
+        if experiment is not None and at > 0 and experiment.stopped(at):
+            return _variant(split, experiment.winner or experiment.default).goto
         sticky = self.initial.variant(split.experiment) or _lookup(self.variants, split.experiment)
         chosen = next((v for v in split.variants if v.name == sticky), None)
+        if chosen is None and experiment is not None:
+            running = at <= 0 or experiment.running(at)
+            key = self.inbound.key
+            if not running or not in_rollout(split.experiment, key, experiment.rollout):
+                return _variant(split, experiment.default).goto  # outside: not assigned
         if chosen is None:
             chosen = choose_variant(split, self.inbound.key)
             self.variants = (*(p for p in self.variants if p[0] != split.experiment),
@@ -385,3 +398,8 @@ def _handoff_facts(queue: str, status: InboxStatus | None) -> dict[str, Any]:
 
 def _lookup(pairs: tuple[tuple[str, str], ...], key: str) -> str | None:
     return next((v for k, v in pairs if k == key), None)
+
+
+def _variant(split: SplitSpec, name: str | None) -> Variant:
+    """The named variant of a split, or its first (the default of an experiment's settings)."""
+    return next((v for v in split.variants if v.name == name), split.variants[0])

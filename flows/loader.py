@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -16,6 +16,7 @@ from typing import Any
 
 from flows.checks import check_graph
 from flows.diagnostics import Diagnostic, Diagnostics, FlowError, did_you_mean
+from flows.experiments import Experiment, read_experiments
 from flows.hours_reader import read_hours, read_notices
 from flows.messages import Button
 from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Intent, Node, PersonButton, Settings, Text
@@ -89,6 +90,7 @@ def check_text(
     shop = plain(root.get("shop").value) if root.get("shop") is not None else {}  # type: ignore[union-attr]
     canned = _read_canned(root.get("canned"))
     hours = read_hours(root.get("hours"))
+    experiments = read_experiments(root.get("experiments"), nodes)
     for ref in facts.refs:
         if ref.target not in nodes:
             diags.error(
@@ -101,7 +103,7 @@ def check_text(
     if diags.errors or settings is None:
         return CheckResult(None, tuple(diags.sorted()))
     nodes = _with_choices(nodes, settings)
-    raw = {k: plain(root.value[k]) for k in ("experiments", "queues") if k in root.value}
+    raw = {k: plain(root.value[k]) for k in ("queues",) if k in root.value}
     flow = Flow(
         file=file,
         version=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12],
@@ -113,8 +115,18 @@ def check_text(
         canned=MappingProxyType(canned),
         raw=MappingProxyType(raw),
         hours=hours,
+        experiments=MappingProxyType(experiments),
+        ratings=MappingProxyType(_ratings(experiments.values())),
     )
     return CheckResult(flow, tuple(diags.sorted()))
+
+
+def _ratings(experiments: Iterable[Experiment]) -> dict[str, str]:
+    """The variables that hold satisfaction answers, for the engine's `Rated` events."""
+    out = {}
+    for experiment in experiments:
+        out.update({v: k for k, v in (("csat", experiment.csat), ("nps", experiment.nps)) if v})
+    return out
 
 
 def _with_choices(nodes: dict[str, Node], settings: Settings) -> dict[str, Node]:

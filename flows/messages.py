@@ -188,6 +188,15 @@ class VariantAssigned:
 
 
 @dataclass(frozen=True, slots=True)
+class Rated:
+    """The shopper answered a satisfaction question: `kind` csat (1-5) or nps (0-10)."""
+
+    kind: str
+    score: int
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class FlowResumed:
     """A reload removed the node a conversation waited at; it resumed at `node` instead."""
 
@@ -225,6 +234,7 @@ Event = (
     | GoalReached
     | HandoffRequested
     | VariantAssigned
+    | Rated
     | FlowResumed
     | ConversationEnded
     | ConversationStopped
@@ -243,6 +253,7 @@ EVENT_TYPES: dict[str, type] = {
         GoalReached,
         HandoffRequested,
         VariantAssigned,
+        Rated,
         FlowResumed,
         ConversationEnded,
         ConversationStopped,
@@ -328,6 +339,7 @@ __all__ = [
     "IntentMatched",
     "Location",
     "NodeEntered",
+    "Rated",
     "Reply",
     "Shopper",
     "StepLimitReached",

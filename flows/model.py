@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flows.hours import BusinessHours
 from flows.messages import Button
 from flows.normalise import normalise
 from flows.templates import Template
+
+if TYPE_CHECKING:
+    from flows.experiments import Experiment
 
 Context = Mapping[str, Any]
 PERSON_PAYLOAD = "person"  # the payload of the "talk to a person" button added to questions
@@ -240,3 +243,5 @@ class Flow:
     canned: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)  # sections later features read
     hours: BusinessHours | None = None  # None: people are on duty whenever an agent is
+    experiments: Mapping[str, Experiment] = field(default_factory=dict)
+    ratings: Mapping[str, str] = field(default_factory=dict)  # variable -> csat or nps

@@ -18,6 +18,15 @@ def bucket(experiment: str, shopper_key: str) -> int:
     return int.from_bytes(digest, "big") % BUCKETS
 
 
+def in_rollout(experiment: str, shopper_key: str, rollout: float) -> bool:
+    """Whether a shopper enters an experiment that runs on a `rollout` share of shoppers.
+
+    A hash of its own (not the variant bucket), so who is in does not bias which variant they
+    get; and a threshold on a fixed number, so widening the share keeps everyone already in.
+    """
+    return bucket(f"{experiment}\x1frollout", shopper_key) < rollout * BUCKETS
+
+
 def choose_variant(split: SplitSpec, shopper_key: str) -> Variant:
     total = sum(v.weight for v in split.variants)
     point = bucket(split.experiment, shopper_key) / BUCKETS * total

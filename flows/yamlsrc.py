@@ -11,6 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 
 from flows.diagnostics import Diagnostics, did_you_mean
@@ -27,9 +28,24 @@ _TYPE_NAMES = {
 }
 
 
+class _Constructor(RoundTripConstructor):
+    """ruamel raises a bare ValueError (no line) for a date-like `2026-13-01`; keeping it as
+    text lets the reader of that field say where it is and how to write it."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError:
+            return str(node.value)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
 def load_yaml(text: str, diags: Diagnostics) -> Wild | None:
     """Parse `text`; a syntax error or duplicate key becomes a diagnostic, not an exception."""
     yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _Constructor
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
