@@ -36,7 +36,7 @@ class Experiment:
     rollout: float = 1.0  # share of shoppers that enter it at all
     default: str | None = None  # variant for shoppers outside it (default: the first)
     winner: str | None = None  # variant for everyone once it has stopped (default: `default`)
-    abandon_after_s: float = 1800.0  # a shopper silent this long on a bot question abandoned
+    abandon_after_s: float = 1800.0  # silent this long on a bot question, no goal: abandoned
     agent_cost_per_hour: float | None = None  # for cost per conversation in the report
     min_effect: float = 0.05  # the smallest difference in a rate worth detecting
     alpha: float = 0.05  # the report's error rate for "a winner"

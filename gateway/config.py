@@ -47,6 +47,7 @@ VARIABLES: dict[str, str] = {
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
     "INBOX_AUTO_ASSIGN": "1: new threads go to the least busy agent on duty (default: claimed)",
+    "ANALYTICS_URL": "sqlite:///path.db for the report's tables (default: beside the store)",
 }
 
 
@@ -66,6 +67,7 @@ class Config:
     redact_patterns: tuple[str, ...] = ()
     log_level: str = "INFO"
     auto_assign: bool = False  # give new threads to the least busy agent on duty
+    analytics_url: str | None = None  # None: a file beside the SQLite store (see analytics)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
 
     @classmethod
@@ -84,6 +86,7 @@ class Config:
             redact_patterns=patterns,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             auto_assign=env.get("INBOX_AUTO_ASSIGN", "") in ("1", "true", "yes"),
+            analytics_url=env.get("ANALYTICS_URL") or None,
             env=env,
         )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from adapters.redact import protect
 from adapters.registry import BuiltAdapters, build_adapters
+from gateway.analytics.recorder import Analytics, analytics_path
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
@@ -32,6 +33,7 @@ class Gateway:
     flows: FlowHolder
     services: HttpServices
     inbox: InboxStore | None = None  # agents and threads; beside the messages in the store
+    analytics: Analytics | None = None  # what each turn did, for reports
     metrics: Metrics = field(default_factory=Metrics)
     redact: Redactor = field(default_factory=Redactor)
     turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
@@ -42,6 +44,8 @@ class Gateway:
         self.services.close()
         if self.inbox is not None:
             self.inbox.close()
+        if self.analytics is not None:
+            self.analytics.close()
         self.store.close()
 
 
@@ -62,6 +66,7 @@ def build_gateway(config: Config) -> Gateway:
         flows=FlowHolder(config.flows_path, without_secrets(config.env)),
         services=HttpServices(),
         inbox=open_inbox(config.store_url),
+        analytics=Analytics(analytics_path(config.store_url, config.analytics_url)),
         redact=Redactor(config.redact_patterns),
     )
     from gateway.inbox.service import InboxService  # the service needs a built Gateway

@@ -16,6 +16,7 @@ from adapters.base import WindowDecision
 from flows.engine import step
 from flows.messages import HandoffRequested, Inbound, Shopper, event_to_dict
 from flows.state import ConversationState
+from gateway.analytics.turns import agent_record, shopper_record
 from gateway.context import Gateway
 from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
@@ -85,6 +86,9 @@ class TurnWorker:
         handoffs = [e for e in result.events if isinstance(e, HandoffRequested)]
         if gw.inbox is not None and handoffs:
             open_thread(gw, inbound, result.state, handoffs[-1], now)
+        if gw.analytics is not None:  # once per message id, even if this turn runs again
+            flow = gw.flows.flow
+            gw.analytics.record(shopper_record(flow, claim, state, result.state, events, now))
         if not gw.store.commit_turn(claim, result.state, history, outbox, events, now):
             logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
             return False
@@ -111,6 +115,13 @@ class TurnWorker:
                 continue
             replies.append((reply, window))
         outbox = self._outbox(claim, tuple(r for r, _ in replies), now, [w for _, w in replies])
+        if gw.analytics is not None:
+            resolved = None
+            if claim.inbound.extra("action") == "resolve" and gw.inbox is not None:
+                resolved = gw.inbox.thread(claim.inbound.extra("thread") or "")
+            flow = gw.flows.flow
+            record = agent_record(flow, claim, turn.state, turn.events, resolved, now)
+            gw.analytics.record(record)
         if gw.store.commit_turn(claim, turn.state, turn.history, outbox, turn.events, now):
             return True
         logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.engine import resume
-from flows.messages import Inbound, Reply
+from flows.messages import Inbound, Reply, event_to_dict
 from flows.state import ConversationState
 from gateway.context import Gateway
 from gateway.history import reply_entry
@@ -47,6 +47,9 @@ def agent_turn(gw: Gateway, inbound: Inbound, conversation: Conversation, now: f
             result = resume(gw.flows.flow, conversation.state, inbound, gw.services, node)
             turn.state = result.state
             turn.replies += [(r, "bot") for r in result.replies]
+            turn.events += [
+                {**event_to_dict(e), "at": now, "channel": inbound.channel} for e in result.events
+            ]
         turn.history.append(
             HistoryEntry(
                 inbound.key,

@@ -1,0 +1,1 @@
+"""Experiment and flow analytics: facts recorded per turn, reports computed from them."""

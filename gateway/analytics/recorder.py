@@ -1,0 +1,251 @@
+"""Recording what each turn did into the analytics tables, once per message.
+
+Turns are queued in memory and written by one thread per process in batches (every
+`FLUSH_S`, one transaction each), so the turn workers never wait on the analytics file and
+several processes take its write lock a few times a second rather than once per turn. The
+file is apart from the message store's: a report's long reads never hold up a turn's commit.
+
+Exactly once: a turn is recorded only if its (conversation, message id) is new in `a_seen`,
+inside the same transaction, so a message processed twice (a worker died after committing,
+or lost its lease) counts once. A hard crash can lose the last batch (at most `FLUSH_S` of
+turns), never double one; what was said stays in the message store's history either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.analytics.schema import SCHEMA
+from gateway.inbox.model import Thread
+
+logger = logging.getLogger(__name__)
+FLUSH_S = 0.2
+BATCH_MAX = 2000
+PHRASE_MAX = 120
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """What the analytics need from one processed message (a shopper's, or an agent action)."""
+
+    conversation: str
+    message_id: str
+    channel: str
+    at: float
+    events: Sequence[dict[str, Any]]  # event_to_dict form, shopper text already redacted
+    shopper_turn: bool = True  # False: an agent action (no turn counted, no new session)
+    fresh: bool = False  # the conversation started (again) with this message
+    mode: str = "bot"  # the conversation's mode after the turn
+    variants: tuple[tuple[str, str], ...] = ()
+    phone_nodes: frozenset[str] = field(default_factory=frozenset)  # nodes with a call link
+    thread: Thread | None = None  # a thread that was resolved by this action
+
+
+def analytics_path(store_url: str, analytics_url: str | None) -> str:
+    """ANALYTICS_URL, or a file beside the SQLite store, or var/analytics.db beside Redis."""
+    url = analytics_url or ""
+    if not url:
+        if store_url.startswith("sqlite:///"):
+            base, _ext = os.path.splitext(store_url[len("sqlite:///") :])
+            return f"{base}-analytics.db"
+        return "var/analytics.db"
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"ANALYTICS_URL {url!r}: write sqlite:///path/to/analytics.db")
+    return url[len("sqlite:///") :]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    return db
+
+
+class Analytics:
+    """The per-process recorder; `flush()` writes what is queued now (tests, shutdown)."""
+
+    def __init__(self, path: str, flush_s: float = FLUSH_S) -> None:
+        self.path = path
+        self._db = connect(path)
+        self._pending: queue.SimpleQueue[TurnRecord] = queue.SimpleQueue()
+        self._write_lock = threading.Lock()
+        self._flush_s = flush_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def record(self, record: TurnRecord) -> None:
+        self._pending.put(record)
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="analytics-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            while True:
+                batch = _drain(self._pending, BATCH_MAX)
+                if not batch:
+                    return
+                try:
+                    _write(self._db, batch)
+                except sqlite3.Error:
+                    logger.exception("analytics_write_failed", extra={"turns": len(batch)})
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+        self._db.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_s):
+            self.flush()
+
+
+def _drain(pending: queue.SimpleQueue[TurnRecord], limit: int) -> list[TurnRecord]:
+    out = []
+    while len(out) < limit:
+        try:
+            out.append(pending.get_nowait())
+        except queue.Empty:
+            break
+    return out
+
+
+def _write(db: sqlite3.Connection, batch: Iterable[TurnRecord]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for record in batch:
+            seen = db.execute(
+                "INSERT OR IGNORE INTO a_seen(conversation, message_id) VALUES (?, ?)",
+                (record.conversation, record.message_id),
+            )
+            if seen.rowcount:
+                _apply(db, record)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _session(db: sqlite3.Connection, record: TurnRecord) -> int:
+    row = db.execute(
+        "SELECT id FROM a_session WHERE conversation = ? ORDER BY started_at DESC LIMIT 1",
+        (record.conversation,),
+    ).fetchone()
+    if row is not None and not (record.fresh and record.shopper_turn):
+        return int(row[0])
+    cursor = db.execute(
+        "INSERT INTO a_session(conversation, channel, started_at, last_at) VALUES (?, ?, ?, ?)",
+        (record.conversation, record.channel, record.at, record.at),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _apply(db: sqlite3.Connection, record: TurnRecord) -> None:
+    session = _session(db, record)
+    handoff = phone = ended = goal = 0
+    csat = nps = last_node = None
+    for event in record.events:
+        kind = event.get("type")
+        if kind == "NodeEntered":
+            node = str(event.get("node"))
+            db.execute("INSERT OR IGNORE INTO a_node(session, node) VALUES (?, ?)", (session, node))
+            phone |= node in record.phone_nodes
+            last_node = node
+        elif kind == "GoalReached":
+            goal = 1
+            db.execute(
+                "INSERT OR IGNORE INTO a_goal(session, goal) VALUES (?, ?)",
+                (session, str(event.get("goal"))),
+            )
+        elif kind == "HandoffRequested":
+            handoff = 1
+        elif kind in ("ConversationEnded", "ConversationStopped"):
+            ended = 1
+        elif kind == "Fallback":
+            phrase = " ".join(str(event.get("text", "")).lower().split())[:PHRASE_MAX]
+            if phrase:
+                db.execute(
+                    "INSERT INTO a_fallback(session, at, node, channel, phrase) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (session, record.at, str(event.get("node")), record.channel, phrase),
+                )
+        elif kind == "Rated":
+            if event.get("kind") == "csat":
+                csat = int(event.get("score", 0))
+            elif event.get("kind") == "nps":
+                nps = int(event.get("score", 0))
+    for experiment, variant in record.variants:
+        db.execute(
+            "INSERT OR IGNORE INTO a_variant(session, experiment, variant) VALUES (?, ?, ?)",
+            (session, experiment, variant),
+        )
+    agent_s = 0.0
+    if record.thread is not None:
+        agent_s = _thread(db, session, record.thread)
+    db.execute(
+        """UPDATE a_session SET
+            last_at = MAX(last_at, ?), turns = turns + ?, handoff = MAX(handoff, ?),
+            phone = MAX(phone, ?), ended = MAX(ended, ?), goal = MAX(goal, ?),
+            waiting = ?, csat = COALESCE(?, csat), nps = COALESCE(?, nps),
+            last_node = COALESCE(?, last_node), agent_s = agent_s + ?
+           WHERE id = ?""",
+        (
+            record.at,
+            int(record.shopper_turn),
+            handoff,
+            phone,
+            ended,
+            goal,
+            int(record.mode == "bot"),
+            csat,
+            nps,
+            last_node,
+            agent_s,
+            session,
+        ),
+    )
+
+
+def _thread(db: sqlite3.Connection, session: int, thread: Thread) -> float:
+    """Store a resolved thread; the agent time it adds to its session (once per thread)."""
+    known = db.execute("SELECT 1 FROM a_thread WHERE id = ?", (thread.id,)).fetchone()
+    db.execute(
+        """INSERT OR REPLACE INTO a_thread(id, session, conversation, channel, queue, agent,
+               created_at, claimed_at, first_response_at, resolved_at, outcome)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            thread.id,
+            session,
+            thread.conversation,
+            thread.channel,
+            thread.queue,
+            thread.agent,
+            thread.created_at,
+            thread.claimed_at,
+            thread.first_response_at,
+            thread.resolved_at,
+            thread.outcome,
+        ),
+    )
+    if known or thread.claimed_at is None or thread.resolved_at is None:
+        return 0.0
+    return max(thread.resolved_at - thread.claimed_at, 0.0)
