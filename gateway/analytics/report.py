@@ -305,7 +305,8 @@ def _compare(
     points = f"{abs(diff) * 100:.1f} points"
     if p <= alpha:
         better = "higher" if diff > 0 else "lower"
-        verdict = f"{variant} is {better} than {control} by {points} (always-valid p = {p:.3f})"
+        p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+        verdict = f"{variant} is {better} than {control} by {points} (always-valid {p_text})"
     else:
         more = max(needed - min(a.n, b.n), 0)
         if more:

@@ -263,3 +263,6 @@ def api_updates() -> Any:
     version = _inbox().version()
     since = request.args.get("since", -1, type=int)
     return jsonify(version=version, changed=version != since, waiting=_inbox().count_waiting())
+
+
+from gateway.inbox import dashboard as _dashboard  # noqa: E402,F401  (registers its routes)
