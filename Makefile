@@ -40,7 +40,7 @@ test: venv debian
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 screenshots: venv debian
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_simulator_browser.py tests/e2e/test_inbox_browser.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_simulator_browser.py tests/e2e/test_inbox_browser.py tests/e2e/test_report_browser.py
 
 lint: venv
 	$(BIN)/ruff check .
