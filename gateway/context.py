@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from adapters.redact import protect
 from adapters.registry import BuiltAdapters, build_adapters
 from gateway.analytics.recorder import Analytics, analytics_path
+from gateway.analytics.turn_log import RedisTurnLog, is_redis
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
@@ -66,7 +67,10 @@ def build_gateway(config: Config) -> Gateway:
         flows=FlowHolder(config.flows_path, without_secrets(config.env)),
         services=HttpServices(),
         inbox=open_inbox(config.store_url),
-        analytics=Analytics(analytics_path(config.store_url, config.analytics_url)),
+        analytics=Analytics(
+            analytics_path(config.store_url, config.analytics_url),
+            sink=RedisTurnLog(config.store_url) if is_redis(config.store_url) else None,
+        ),
         redact=Redactor(config.redact_patterns),
     )
     from gateway.inbox.service import InboxService  # the service needs a built Gateway

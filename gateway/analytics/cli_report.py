@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 import click
 
 from flows.loader import check_file
-from gateway.analytics.recorder import analytics_path, connect
 from gateway.analytics.render import FORMATS
 from gateway.analytics.report import build_report
+from gateway.analytics.turn_log import open_report_db
 from gateway.config import Config
 
 
@@ -42,7 +42,7 @@ def report(experiment: str | None, since: str | None, fmt: str, output: str | No
             click.echo(diag.format(), err=True)
         sys.exit(1)
     flow = result.flow
-    db = connect(analytics_path(config.store_url, config.analytics_url))
+    db = open_report_db(config.store_url, config.analytics_url)
     try:
         built = build_report(
             db, flow.experiments, time.time(), _since(since), experiment, tuple(flow.nodes)

@@ -5,6 +5,9 @@ Turns are queued in memory and written by one thread per process in batches (eve
 several processes take its write lock a few times a second rather than once per turn. The
 file is apart from the message store's: a report's long reads never hold up a turn's commit.
 
+With Redis the batches go to a shared stream instead (`turn_log.py`), and whoever reports
+copies them into their own file first, so gateways on several hosts report as one.
+
 Exactly once: a turn is recorded only if its (conversation, message id) is new in `a_seen`,
 inside the same transaction, so a message processed twice (a worker died after committing,
 or lost its lease) counts once. A hard crash can lose the last batch (at most `FLUSH_S` of
@@ -18,9 +21,9 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.analytics.schema import SCHEMA
 from gateway.inbox.model import Thread
@@ -28,6 +31,7 @@ from gateway.inbox.model import Thread
 logger = logging.getLogger(__name__)
 FLUSH_S = 0.2
 BATCH_MAX = 2000
+PENDING_MAX = 200_000  # records kept in memory while the analytics store is unreachable
 PHRASE_MAX = 120
 
 
@@ -72,11 +76,26 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
-class Analytics:
-    """The per-process recorder; `flush()` writes what is queued now (tests, shutdown)."""
+class TurnSink(Protocol):
+    """Where a process's turn records go instead of its own file (the Redis turn log)."""
 
-    def __init__(self, path: str, flush_s: float = FLUSH_S) -> None:
+    def append(self, records: Sequence[TurnRecord]) -> None: ...
+
+    def ingest(self, db: sqlite3.Connection) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class Analytics:
+    """The per-process recorder; `flush()` writes what is queued now (tests, shutdown).
+
+    With a `sink` (Redis) the batches go there, and `reader()` first copies what every
+    gateway shipped into this process's file; without one they go straight into the file.
+    """
+
+    def __init__(self, path: str, flush_s: float = FLUSH_S, sink: TurnSink | None = None) -> None:
         self.path = path
+        self.sink = sink
         self._db = connect(path)
         self._pending: queue.SimpleQueue[TurnRecord] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
@@ -102,10 +121,23 @@ class Analytics:
                 if not batch:
                     return
                 try:
-                    _write(self._db, batch)
-                except sqlite3.Error:
+                    if self.sink is not None:
+                        self.sink.append(batch)
+                    else:
+                        write_batch(self._db, batch)
+                except Exception:  # Redis or the file away: keep the batch for the next flush
+                    if self._pending.qsize() + len(batch) <= PENDING_MAX:
+                        for record in batch:
+                            self._pending.put(record)
                     logger.exception("analytics_write_failed", extra={"turns": len(batch)})
                     return
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection for reports, with everything shipped so far copied in."""
+        db = connect(self.path)
+        if self.sink is not None:
+            self.sink.ingest(db)
+        return db
 
     def close(self) -> None:
         self._stop.set()
@@ -113,6 +145,8 @@ class Analytics:
             self._thread.join(timeout=5)
         self.flush()
         self._db.close()
+        if self.sink is not None:
+            self.sink.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._flush_s):
@@ -129,7 +163,14 @@ def _drain(pending: queue.SimpleQueue[TurnRecord], limit: int) -> list[TurnRecor
     return out
 
 
-def _write(db: sqlite3.Connection, batch: Iterable[TurnRecord]) -> None:
+def write_batch(
+    db: sqlite3.Connection,
+    batch: Iterable[TurnRecord],
+    after: Callable[[sqlite3.Connection], object] | None = None,
+) -> int:
+    """Apply the records that are new (by conversation and message id) in one transaction,
+    then `after` inside it (a reader's cursor); how many were new."""
+    new = 0
     db.execute("BEGIN IMMEDIATE")
     try:
         for record in batch:
@@ -139,10 +180,14 @@ def _write(db: sqlite3.Connection, batch: Iterable[TurnRecord]) -> None:
             )
             if seen.rowcount:
                 _apply(db, record)
+                new += 1
+        if after is not None:
+            after(db)
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+    return new
 
 
 def _session(db: sqlite3.Connection, record: TurnRecord) -> int:

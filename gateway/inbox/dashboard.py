@@ -12,9 +12,9 @@ from typing import Any
 from flask import abort, current_app, g, jsonify, render_template, request
 
 from gateway.analytics.charts import columns_chart, funnel_chart, rate_chart
-from gateway.analytics.recorder import analytics_path, connect
 from gateway.analytics.render import as_json
 from gateway.analytics.report import ALL, Report, build_report
+from gateway.analytics.turn_log import open_report_db
 from gateway.context import Gateway
 from gateway.inbox.auth import login_required
 from gateway.inbox.web import _inbox, bp
@@ -37,7 +37,11 @@ def _report() -> Report:
     only = request.args.get("experiment") or None
     if only is not None and only not in flow.experiments:
         abort(404, f"no experiment {only[:60]!r} in flows.yaml")
-    db: sqlite3.Connection = connect(analytics_path(gw.config.store_url, gw.config.analytics_url))
+    db: sqlite3.Connection = (
+        gw.analytics.reader()
+        if gw.analytics is not None
+        else open_report_db(gw.config.store_url, gw.config.analytics_url)
+    )
     try:
         return build_report(db, flow.experiments, time.time(), since, only, tuple(flow.nodes))
     finally:

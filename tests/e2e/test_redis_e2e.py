@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.analytics.turn_log import open_report_db
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
 
@@ -23,7 +24,7 @@ def redis_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:  # noqa: F81
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "messenger", "telegram"])
-def test_three_turns_on_redis(redis_stack: Stack, channel: str) -> None:
+def test_three_turns_on_redis(redis_stack: Stack, channel: str, tmp_path: Path) -> None:
     shopper = redis_stack.shopper(channel)
     redis_stack.say(channel, shopper, "hi")
     redis_stack.wait_sent(channel, shopper, 2)
@@ -32,6 +33,15 @@ def test_three_turns_on_redis(redis_stack: Stack, channel: str) -> None:
     redis_stack.say(channel, shopper, "A1234")
     sent = redis_stack.wait_sent(channel, shopper, 5)
     assert "A1234 is on its way" in sent[3]["text"]
+    # The turns reached the shared analytics stream; a reporter on another host sees them.
+    gw = redis_stack.gw
+    assert gw.analytics is not None
+    gw.analytics.flush()
+    db = open_report_db(gw.config.store_url, f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    goals = db.execute("SELECT goal FROM a_goal").fetchall()
+    turns = db.execute("SELECT SUM(turns) FROM a_session").fetchone()[0]
+    db.close()
+    assert ("order_tracked",) in goals and turns == 3
 
 
 def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
