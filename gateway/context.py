@@ -21,6 +21,7 @@ from gateway.http_services import HttpServices
 from gateway.inbox.backends import open_inbox
 from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
+from gateway.pacing import Pacer
 from gateway.redaction import Redactor
 from gateway.store import open_store
 from gateway.store.base import Store
@@ -36,6 +37,7 @@ class Gateway:
     inbox: InboxStore | None = None  # agents and threads; beside the messages in the store
     analytics: Analytics | None = None  # what each turn did, for reports
     metrics: Metrics = field(default_factory=Metrics)
+    pacer: Pacer = field(default_factory=Pacer)  # per-chat send pace (Telegram)
     redact: Redactor = field(default_factory=Redactor)
     turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
     outbox_ready: threading.Event = field(default_factory=threading.Event)  # wakes the sender

@@ -33,6 +33,9 @@ class Metrics:
         self.send_failed = Counter(
             "gw_send_failed", "Sends that failed", ["channel", "outcome"], registry=r
         )
+        self.send_paced = Counter(
+            "gw_send_paced", "Sends put off to keep a chat's pace", ["channel"], registry=r
+        )
         self.queue_depth = Gauge("gw_queue_depth", "Shopper messages waiting", registry=r)
         self.step_seconds = Histogram(
             "gw_step_seconds", "Time to process one turn", ["channel"],

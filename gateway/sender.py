@@ -2,6 +2,7 @@
 
 A 429/5xx/connect error retries with capped, jittered exponential backoff (the platform's
 Retry-After wins when longer); a permanent error goes to the dead-letter list at once; a
+chat on a platform with a per-chat limit is paced (`gateway.pacing`); a
 "maybe sent" (read timeout, Twilio 500) is retried once, later, and counted, because losing
 the reply is worse for a shopper than a rare double.
 """
@@ -68,6 +69,13 @@ class OutboxSender:
         if adapter is None:
             gw.store.outbox_dead(item.id, f"channel {item.channel} is disabled")
             return
+        pace = getattr(adapter, "pace", None)
+        if pace is not None:
+            wait = gw.pacer.reserve(item.conversation, time.time(), pace)
+            if wait > 0:  # this chat has had its burst: the item goes when it conforms
+                gw.store.outbox_defer(item.id, time.time() + wait)
+                gw.metrics.send_paced.labels(item.channel).inc()
+                return
         started = time.perf_counter()
         result = adapter.send(Outgoing.from_dict(item.payload))
         gw.metrics.send_seconds.labels(item.channel).observe(time.perf_counter() - started)

@@ -203,6 +203,10 @@ class Store(Protocol):
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
         """Count an attempt and make the item due again at `next_at`."""
 
+    def outbox_defer(self, item_id: str, next_at: float) -> None:
+        """Not sent yet, on purpose (per-chat pacing): due again at `next_at`, no attempt
+        counted, its lease released."""
+
     def outbox_dead(self, item_id: str, error: str) -> None:
         """Dead-letter: kept for an operator (`gateway outbox --failed`), never sent again
         unless retried. Later items of the same conversation are not blocked by it."""

@@ -216,6 +216,8 @@ elseif action == "sent" then
   redis.call("ZREM", KEYS[3], ARGV[1])
 elseif action == "retry" then
   m[2], m[3], m[4], m[7] = m[2] + 1, ARGV[4], "", ARGV[5]
+elseif action == "defer" then
+  m[3], m[4] = ARGV[4], ""
 elseif action == "dead" then
   m[1], m[2], m[4], m[7] = "dead", m[2] + 1, "", ARGV[5]
   redis.call("ZREM", KEYS[3], ARGV[1])

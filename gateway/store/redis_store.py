@@ -494,6 +494,9 @@ class RedisStore:
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
         self._outbox_step(item_id, "retry", next_at, error)
 
+    def outbox_defer(self, item_id: str, next_at: float) -> None:
+        self._outbox_step(item_id, "defer", next_at)
+
     def outbox_dead(self, item_id: str, error: str) -> None:
         self._outbox_step(item_id, "dead", "", error)
 

@@ -429,6 +429,14 @@ class SQLiteStore:
             (next_at, error, item_id),
         )
 
+    def outbox_defer(self, item_id: str, next_at: float) -> None:
+        self._write_one(
+            "UPDATE outbox SET next_at = ?1, lease_until = NULL, "
+            "due = CASE WHEN due IS NULL THEN NULL ELSE ?1 END "
+            "WHERE id = ?2 AND status = 'pending'",
+            (next_at, item_id),
+        )
+
     def outbox_dead(self, item_id: str, error: str) -> None:
         self._outbox_change(
             "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?, "

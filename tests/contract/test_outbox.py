@@ -55,6 +55,15 @@ def test_outbox_retry_counts_an_attempt_and_waits_until_next_at(store: Store) ->
     assert again.next_at == T0 + 60
 
 
+def test_outbox_defer_waits_without_counting_an_attempt(store: Store) -> None:
+    run_turn(store, "c1", 0, T0, replies=2)
+    (item,) = store.claim_outbox(T0, LEASE, 5)
+    store.outbox_defer(item.id, T0 + 1.5)  # paced: not sent yet, on purpose
+    assert store.claim_outbox(T0 + 1.4, LEASE, 5) == []  # and the next item does not overtake
+    (again,) = store.claim_outbox(T0 + 1.5, LEASE, 5)
+    assert (again.id, again.attempts, again.last_error) == (item.id, 0, None)
+
+
 def test_sent_item_keeps_its_platform_id(store: Store) -> None:
     run_turn(store, "c1", 0, T0, replies=1)
     (item,) = store.claim_outbox(T0, LEASE, 5)
