@@ -26,6 +26,11 @@ ADAPTERS: dict[str, type[Adapter]] = {
 }
 # Optional: twilio/quick-reply templates by button count, "1=HX…,2=HX…,3=HX…" (docs/adapters.md).
 QUICK_REPLY_VAR = "TWILIO_QUICK_REPLY_CONTENT_SIDS"
+# Optional approved templates for when the 24-hour window is closed, by purpose (docs/inbox.md):
+# "reopen" ({{1}} first name, {{2}} agent) and "csat" (the 1-5 question, same variables).
+TEMPLATE_SETTINGS: dict[str, dict[str, str]] = {
+    "whatsapp": {"reopen": "TWILIO_REOPEN_CONTENT_SID", "csat": "TWILIO_CSAT_CONTENT_SID"},
+}
 STATUS_PATH = "/webhooks/whatsapp/status"
 
 
@@ -66,6 +71,7 @@ def whatsapp_config(env: Mapping[str, str]) -> WhatsAppConfig:
         from_number="whatsapp:" + number,
         api_base_url=env.get("TWILIO_API_BASE_URL") or None,
         quick_reply_sids=quick_reply_sids(env.get(QUICK_REPLY_VAR, "")),
+        templates=template_sids(env, TEMPLATE_SETTINGS["whatsapp"]),
         status_callback_url=public + STATUS_PATH if public else None,
     )
 
@@ -80,6 +86,22 @@ def quick_reply_sids(value: str) -> dict[int, str]:
                 f"whatsapp disabled: {QUICK_REPLY_VAR} items must look like 2=HX…, got {item!r}"
             )
         sids[int(count)] = sid.strip()
+    return sids
+
+
+def template_sids(env: Mapping[str, str], settings: Mapping[str, str]) -> dict[str, str]:
+    """{"reopen": "HX…"} for each template variable that is set; a malformed one disables the
+    channel, like a malformed quick-reply list, so a typo shows at start and not at send."""
+    sids: dict[str, str] = {}
+    for name, variable in settings.items():
+        value = env.get(variable, "").strip()
+        if value and not (value.startswith("HX") and value[2:].isalnum()):
+            raise SettingError(
+                f"whatsapp disabled: {variable} must be an approved Content SID like HX…, "
+                f"got {value!r}"
+            )
+        if value:
+            sids[name] = value
     return sids
 
 

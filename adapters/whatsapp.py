@@ -3,7 +3,9 @@ render, send through the twilio library (`adapters.twilio_send`).
 
 Buttons become a numbered list the shopper answers with "1", "2"..., or, when
 TWILIO_QUICK_REPLY_CONTENT_SIDS names a twilio/quick-reply template for that many buttons,
-real quick-reply buttons (ContentSid + ContentVariables).
+real quick-reply buttons (ContentSid + ContentVariables). A reply carrying a `Template` the
+settings name (`templates`: purpose → approved Content SID) goes as that template, which
+WhatsApp allows outside the 24-hour session.
 https://www.twilio.com/docs/usage/webhooks/webhooks-security
 """
 
@@ -43,6 +45,7 @@ TEMPLATE_BODY_LIMIT = 1024
 TEMPLATE_BUTTONS_MAX = 3
 TEMPLATE_TITLE_MAX = 20
 TEMPLATE_ID_MAX = 200
+TEMPLATE_VALUE_MAX = 200  # a name in a template: keep it short, WhatsApp caps the whole body
 # https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-session
 SESSION_WINDOW_S = DAY_S
 
@@ -56,6 +59,7 @@ class WhatsAppConfig:
     from_number: str  # "whatsapp:+1202..."
     api_base_url: str | None = None
     quick_reply_sids: Mapping[int, str] = field(default_factory=dict)  # button count → HX…
+    templates: Mapping[str, str] = field(default_factory=dict)  # "reopen", "csat" → HX…
     status_callback_url: str | None = None
     connect_timeout_s: float = 3.05
     read_timeout_s: float = 10.0
@@ -126,7 +130,14 @@ class WhatsAppAdapter:
     def render(
         self, reply: Reply, to: str, window: WindowDecision | None = None
     ) -> tuple[Outgoing, ...]:
-        """Media first, then the text in ≤ 1,600-character parts; the options on the last."""
+        """Media first, then the text in ≤ 1,600-character parts; the options on the last.
+
+        A reply whose template the settings name goes as that one approved message instead.
+        """
+        if reply.template is not None and self.has_template(reply.template.name):
+            sid = self.config.templates[reply.template.name]
+            values = _template_values(reply.template.variables)
+            return (Outgoing(self.channel, to, {"content_sid": sid, "content_variables": values}),)
         payloads: list[dict[str, object]] = [{"media_url": [m.url]} for m in reply.media]
         text = with_author(reply.text, reply.author)
         sid = self._template_sid(reply)
@@ -155,6 +166,10 @@ class WhatsAppAdapter:
             and all(b.kind == "reply" and len(b.title) <= TEMPLATE_TITLE_MAX for b in buttons)
         )
         return self.config.quick_reply_sids.get(len(buttons)) if fits else None
+
+    def has_template(self, name: str) -> bool:
+        """Whether the settings name an approved template for this purpose ("reopen", "csat")."""
+        return bool(self.config.templates.get(name))
 
     # ---- send ----
 
@@ -204,6 +219,14 @@ def _params(request: WebhookRequest) -> dict[str, str]:
             raise ValueError("not an object")
         return {str(k): str(v) for k, v in data.items() if v is not None}
     return dict(form_items(request.body))
+
+
+def _template_values(variables: tuple[str, ...]) -> str:
+    """ContentVariables {"1": ..., "2": ...}: WhatsApp refuses empty values and values with
+    newlines, tabs or long runs of spaces, so each is one trimmed line, "-" when empty."""
+    values = {str(n): " ".join(v.split())[:TEMPLATE_VALUE_MAX] or "-" for n, v in
+              enumerate(variables, start=1)}  # fmt: skip
+    return json.dumps(values, ensure_ascii=False)
 
 
 def _variables(body: str, reply: Reply) -> str:

@@ -77,6 +77,33 @@ def resume(
     return run.result()
 
 
+@dataclass(frozen=True, slots=True)
+class Handback:
+    """Where a reopened conversation goes: the queue, why, and where the bot resumes later."""
+
+    queue: str
+    reason: str
+    resume_at: str | None = None
+
+
+def reopen(
+    flow: Flow,
+    state: ConversationState,
+    inbound: Inbound,
+    services: Services,
+    back: Handback,
+) -> StepResult:
+    """Put a conversation back with a person without a handoff node (the gateway reopens a
+    just-resolved thread): handoff mode, the bot quiet, and the same honest notice (open, busy
+    or closed) that a handoff node gives."""
+    run = _Run(flow, state, inbound, services)
+    run.mode, run.queue, run.resume = "handoff", back.queue, back.resume_at
+    run.misses = run.retries = 0
+    notice = run._handoff_notice(back.queue)
+    run.events.append(HandoffRequested(back.queue, back.reason, state.node or "", notice))
+    return run.result()
+
+
 class _Run:
     """The working copy of one step; `result()` freezes it back into a `StepResult`."""
 

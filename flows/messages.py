@@ -110,8 +110,26 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Template:
+    """A message the platform approved in advance, for when free text is refused (WhatsApp, 24 h
+    after the shopper's last message).
+
+    `name` says what it is for ("reopen", "csat"); each adapter maps it to its own approved
+    template from its settings, so nothing outside the adapter sees a platform's template id.
+    `variables` fill {{1}}, {{2}}... in order.
+    """
+
+    name: str
+    variables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to the shopper. `author` is "bot" or an agent's display name."""
+    """One message to the shopper. `author` is "bot" or an agent's display name.
+
+    With `template`, an adapter that has that template sends it instead of `text`; `text` is
+    then what the history shows.
+    """
 
     text: str
     buttons: tuple[Button, ...] = ()
@@ -119,6 +137,7 @@ class Reply:
     call: str | None = None  # a phone number to offer as tap-to-call
     author: str = "bot"
     expects: Literal["choice", "text", "none"] = "none"
+    template: Template | None = None
 
 
 # ---- events: what happened during a step, for analytics, experiments and the inbox ----
@@ -273,6 +292,7 @@ _NESTED: dict[tuple[str, str], type] = {
     ("Inbound", "attachments"): Attachment,
     ("Reply", "buttons"): Button,
     ("Reply", "media"): Attachment,
+    ("Reply", "template"): Template,
 }
 
 
@@ -284,11 +304,18 @@ def to_dict(obj: Any) -> dict[str, Any]:
         if value == f.default:
             continue
         if isinstance(value, tuple):
-            value = [to_dict(v) if hasattr(v, "__dataclass_fields__") else list(v) for v in value]
+            value = [_plain(v) for v in value]
         elif hasattr(value, "__dataclass_fields__"):
             value = to_dict(value)
         out[f.name] = value
     return out
+
+
+def _plain(item: Any) -> Any:
+    """One element of a tuple field: a message type, a pair, or a plain value (a string)."""
+    if hasattr(item, "__dataclass_fields__"):
+        return to_dict(item)
+    return list(item) if isinstance(item, tuple) else item
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -343,6 +370,7 @@ __all__ = [
     "Reply",
     "Shopper",
     "StepLimitReached",
+    "Template",
     "VariableSet",
     "VariantAssigned",
     "event_from_dict",

@@ -15,7 +15,8 @@ import click
 from gateway.config import VARIABLES, Config
 
 WORKER_NICE = 5  # `serve --worker-processes`: turn workers yield the CPU to the webhooks
-ENV_HELP = "\n".join(f"  {name:<32} {meaning}" for name, meaning in VARIABLES.items())
+# "\b" keeps click from rewrapping the list into one paragraph.
+ENV_HELP = "\b\n" + "\n".join(f"  {name:<32} {meaning}" for name, meaning in VARIABLES.items())
 
 
 def _gateway(environ: Mapping[str, str] | None = None):  # noqa: ANN202 (lazy import keeps `gateway check` fast)

@@ -28,6 +28,8 @@ VARIABLES: dict[str, str] = {
     "TWILIO_AUTH_TOKEN": "WhatsApp through Twilio: auth token (secret)",
     "TWILIO_WHATSAPP_FROM": "WhatsApp through Twilio: the sender, whatsapp:+1...",
     "TWILIO_QUICK_REPLY_CONTENT_SIDS": "optional quick-reply templates, 1=HX...,2=HX...,3=HX...",
+    "TWILIO_REOPEN_CONTENT_SID": "optional approved re-open template (HX...) for agents after 24 h",
+    "TWILIO_CSAT_CONTENT_SID": "optional approved 1-5 rating template (HX...) for late resolves",
     "MESSENGER_APP_SECRET": "Messenger: app secret (signs webhooks; secret)",
     "MESSENGER_PAGE_TOKEN": "Messenger: page access token (secret)",
     "MESSENGER_VERIFY_TOKEN": "Messenger: webhook verify token (secret)",
@@ -47,6 +49,7 @@ VARIABLES: dict[str, str] = {
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
     "INBOX_AUTO_ASSIGN": "1: new threads go to the least busy agent on duty (default: claimed)",
+    "INBOX_REOPEN_S": "seconds after a resolve in which a shopper's message reopens it (0: off)",
     "ANALYTICS_URL": "sqlite:///path.db for the report's tables (default: beside the store)",
 }
 
@@ -67,6 +70,7 @@ class Config:
     redact_patterns: tuple[str, ...] = ()
     log_level: str = "INFO"
     auto_assign: bool = False  # give new threads to the least busy agent on duty
+    reopen_s: float = 0.0  # a shopper writing this soon after a resolve goes back to a person
     analytics_url: str | None = None  # None: a file beside the SQLite store (see analytics)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
 
@@ -86,6 +90,7 @@ class Config:
             redact_patterns=patterns,
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             auto_assign=env.get("INBOX_AUTO_ASSIGN", "") in ("1", "true", "yes"),
+            reopen_s=float(max(0, _int(env, "INBOX_REOPEN_S", 0))),
             analytics_url=env.get("ANALYTICS_URL") or None,
             env=env,
         )

@@ -21,9 +21,9 @@ from gateway.context import Gateway
 from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
-from gateway.inbox.threads import open_thread, shopper_wrote
+from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
 from gateway.sender import OutboxSender
-from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
+from gateway.store.base import Claim, Conversation, OutboxItem
 
 logger = logging.getLogger(__name__)
 TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)
@@ -73,6 +73,7 @@ class TurnWorker:
         inbound = self._with_profile(claim.inbound)
         state = self._fresh_if_idle(conversation, now)
         result = step(gw.flows.flow, state, inbound, gw.services)
+        result, reopened = reopen_step(gw, inbound, state, result, now)
         history = [inbound_entry(inbound, now, gw.redact)]
         history += [reply_entry(claim.conversation, r, now, gw.redact) for r in result.replies]
         outbox = self._outbox(claim, result.replies, now)
@@ -94,27 +95,17 @@ class TurnWorker:
             return False
         if gw.inbox is not None and state.mode == "handoff" and result.state.mode == "handoff":
             shopper_wrote(gw, inbound, result.state, now)
+        if reopened is not None:
+            give_back(gw, claim.conversation, reopened, now)
         if handoffs and gw.config.auto_assign and gw.inbox is not None:
             InboxService(gw, gw.inbox).auto_assign(now)
         return True
 
     def _agent_action(self, claim: Claim, conversation: Conversation, now: float) -> bool:
         gw = self.gw
-        turn = agent_turn(gw, claim.inbound, conversation, now)
-        adapter = gw.adapters.adapters.get(claim.inbound.channel)
-        replies = []
-        for reply, author in turn.replies:
-            last = conversation.last_inbound_at or None
-            window = adapter.window(last, now, author) if adapter is not None else None
-            if window is not None and not window.allowed:
-                turn.history.append(
-                    HistoryEntry(
-                        claim.conversation, now, "system", "system", f"Not sent: {window.reason}."
-                    )
-                )
-                continue
-            replies.append((reply, window))
-        outbox = self._outbox(claim, tuple(r for r, _ in replies), now, [w for _, w in replies])
+        turn = agent_turn(gw, claim.inbound, conversation, now)  # windows checked in there
+        replies = tuple(reply for reply, _ in turn.send)
+        outbox = self._outbox(claim, replies, now, [window for _, window in turn.send])
         if gw.analytics is not None:
             resolved = None
             if claim.inbound.extra("action") == "resolve" and gw.inbox is not None:

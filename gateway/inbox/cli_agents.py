@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 import click
 
@@ -30,7 +31,12 @@ def agent() -> None:
               show_default=True)  # fmt: skip
 @click.option("--capacity", type=click.IntRange(1, 50), default=DEFAULT_CAPACITY, show_default=True)
 @click.option("--queues", default="", help="Comma-separated queues served (default: all).")
-@click.option("--photo", "photo_url", help="URL of a photo shown beside the agent's name.")
+@click.option(
+    "--photo",
+    "photo_url",
+    callback=lambda _c, _p, url: checked_photo(url),
+    help="http(s) URL of a photo sent with 'has joined' (https: shown in the inbox too).",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 def add(login: str, display_name: str, role: str, capacity: int, queues: str,
         photo_url: str | None, password_stdin: bool) -> None:  # fmt: skip
@@ -59,6 +65,30 @@ def add(login: str, display_name: str, role: str, capacity: int, queues: str,
     finally:
         inbox.close()
     click.echo(f"agent {login} saved ({role}, capacity {capacity})")
+    if photo_url and not photo_url.startswith("https://"):
+        click.echo("note: shoppers get this http:// photo, but the inbox shows https:// photos "
+                   "only (browsers block the rest on an https page)", err=True)  # fmt: skip
+
+
+MAX_PHOTO_URL = 2000
+NOT_IN_URLS = set('"<>\\^`{|}')  # never unencoded in a URL (RFC 3986)
+
+
+def checked_photo(url: str | None) -> str | None:
+    """Only a plain http(s) URL: it goes into the inbox's <img> and to every platform, which
+    fetch it themselves (no javascript:, data: or file: URLs, no spaces)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    plain = url.isprintable() and not any(c.isspace() or c in NOT_IN_URLS for c in url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not plain:
+        raise click.BadParameter(
+            f"{url!r} is not an http(s) URL; give one like https://shop.example/team/bea.jpg",
+            param_hint="--photo",
+        )
+    if len(url) > MAX_PHOTO_URL:
+        raise click.BadParameter(f"longer than {MAX_PHOTO_URL} characters", param_hint="--photo")
+    return url
 
 
 @agent.command("remove")

@@ -1,9 +1,10 @@
 """What agents do, checked once for the web pages and the JSON API alike.
 
-Anything that must reach the shopper (an agent's reply, "Ann has joined", the bot taking
-over after resolve) is queued as an agent action on the conversation's own queue, so it is
-processed in order with the shopper's messages, committed with history and outbox in one
-write, and sent by the same outbox with its retries and dead letters.
+Anything that must reach the shopper (an agent's reply, "Ann has joined", a re-open
+template, the bot taking over after resolve) is queued as an agent action on the
+conversation's own queue, so it is processed in order with the shopper's messages, committed
+with history and outbox in one write, and sent by the same outbox with its retries and dead
+letters.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flows.messages import Inbound, Shopper
 from flows.services import InboxStatus
 from gateway.context import Gateway
 from gateway.inbox.model import Agent, InboxError, NotYours, Thread
+from gateway.inbox.outside_window import REOPEN, has_template, reopen_hint, setting
 from gateway.inbox.store import InboxStore
 from gateway.store.base import HistoryEntry
 
@@ -31,9 +33,17 @@ class WindowClosed(InboxError):
 
 @dataclass(frozen=True, slots=True)
 class ReplyWindow:
+    """What the composer shows: may the agent write freely, and if not, why and what to do.
+
+    `template_ready`: the re-open template can be sent now; `template_setting`: the variable
+    that would make it possible (where the channel has such templates).
+    """
+
     allowed: bool
     reason: str
     needs_template: bool = False
+    template_ready: bool = False
+    template_setting: str | None = None
 
 
 class InboxService:
@@ -70,10 +80,15 @@ class InboxService:
             return ReplyWindow(False, f"the {thread.channel} channel is not configured")
         last = self.gw.store.load(thread.conversation).last_inbound_at or None
         decision = adapter.window(last, now, author="agent")
-        reason = decision.reason
-        if not decision.allowed and decision.needs_template:
-            reason += "; send an approved template to invite the shopper back"
-        return ReplyWindow(decision.allowed, reason, decision.needs_template)
+        if decision.allowed or not decision.needs_template:
+            return ReplyWindow(decision.allowed, decision.reason, decision.needs_template)
+        return ReplyWindow(
+            False,
+            f"{decision.reason}; {reopen_hint(self.gw, thread.channel)}",
+            needs_template=True,
+            template_ready=has_template(self.gw, thread.channel, REOPEN),
+            template_setting=setting(thread.channel, REOPEN),
+        )
 
     def reply(self, agent: Agent, thread_id: str, text: str, now: float) -> None:
         thread = self._mine(agent, thread_id)
@@ -88,12 +103,25 @@ class InboxService:
         self._queue_action(thread, agent, "reply", text, now)
         self.inbox.responded(thread.id, now)
 
+    def send_template(self, agent: Agent, thread_id: str, now: float) -> None:
+        """Invite the shopper back with the approved re-open template, the one message the
+        platform still takes once its window closed; their answer opens it again."""
+        thread = self._mine(agent, thread_id)
+        window = self.window(thread, now)
+        if window.allowed:
+            raise InboxError("free-form replies are possible now: write to the shopper instead")
+        if not window.template_ready:
+            raise WindowClosed(f"not sent: {window.reason}")
+        self._queue_action(thread, agent, "template", "", now, template=REOPEN)
+        self.inbox.responded(thread.id, now)
+
     def note(self, agent: Agent, thread_id: str, text: str, now: float) -> None:
         """An internal note: in the history for agents, never sent to the shopper."""
         thread = self._mine(agent, thread_id)
         if not text.strip():
             raise InboxError("the note is empty")
-        self._system(thread, agent.display_name, self.gw.redact(text.strip()), now, "note")
+        text = self.gw.redact(text.strip())
+        self._system(thread, agent.display_name, text, now, "note", agent.login)
 
     def transfer(
         self, agent: Agent, thread_id: str, to_agent: str | None, to_queue: str | None, now: float
@@ -135,14 +163,20 @@ class InboxService:
 
     # ---- plumbing ----
     def _system(
-        self, thread: Thread, author: str, text: str, now: float, direction: str = "system"
+        self,
+        thread: Thread,
+        author: str,
+        text: str,
+        now: float,
+        direction: str = "system",
+        login: str = "",
     ) -> None:
-        entry = HistoryEntry(thread.conversation, now, direction, author, text,  # type: ignore[arg-type]
-                             {"thread": thread.id})  # fmt: skip
+        data = {"thread": thread.id, **({"agent": login} if login else {})}
+        entry = HistoryEntry(thread.conversation, now, direction, author, text, data)  # type: ignore[arg-type]
         self.gw.store.append_history([entry])
 
     def _queue_action(
-        self, thread: Thread, agent: Agent, action: str, text: str, now: float
+        self, thread: Thread, agent: Agent, action: str, text: str, now: float, template: str = ""
     ) -> None:
         channel, _, chat = thread.conversation.partition(":")
         last = self.gw.store.load(thread.conversation).last_inbound_at
@@ -152,6 +186,8 @@ class InboxService:
             "agent": agent.login,
             "author": agent.display_name,
             "resume_at": thread.resume_at or "",
+            "photo": agent.photo_url or "",
+            "template": template,
         }
         inbound = Inbound(
             channel=channel,

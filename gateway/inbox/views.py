@@ -57,7 +57,7 @@ def queue_view(gw: Gateway, agent: Agent, page: int = 0) -> dict[str, Any]:
     }
 
 
-def message(entry: HistoryEntry) -> dict[str, Any]:
+def message(entry: HistoryEntry, photos: Photos | None = None) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "at": entry.at,
@@ -65,14 +65,38 @@ def message(entry: HistoryEntry) -> dict[str, Any]:
         "author": entry.author,
         "text": entry.text,
         "buttons": entry.data.get("buttons") or [],
+        "photo": photos.of(entry) if photos is not None else None,
     }
 
 
+def shown_photo(url: str | None) -> str | None:
+    """An agent's photo for the inbox pages: https only, the images its CSP lets through (the
+    CLI also takes http://, which platforms fetch but browsers would block here)."""
+    return url if url and url.startswith("https://") else None
+
+
+class Photos:
+    """Which agent photo goes beside a history line: by the login saved with the line, or by
+    display name for lines saved before logins were."""
+
+    def __init__(self, agents: list[Agent]) -> None:
+        self.by_login = {a.login: shown_photo(a.photo_url) for a in agents}
+        self.by_name = {a.display_name: shown_photo(a.photo_url) for a in agents}
+
+    def of(self, entry: HistoryEntry) -> str | None:
+        if entry.direction not in ("out", "note") or entry.author in ("bot", "system"):
+            return None
+        login = entry.data.get("agent")
+        return self.by_login.get(login) if login else self.by_name.get(entry.author)
+
+
 def messages_view(gw: Gateway, conversation: str, before: int | None) -> dict[str, Any]:
+    assert gw.inbox is not None
     page = gw.store.history(conversation, before_seq=before, limit=PAGE)
     first = page[0].seq if page else None
+    photos = Photos(gw.inbox.agents())
     return {
-        "messages": [message(e) for e in page],
+        "messages": [message(e, photos) for e in page],
         "earlier": first if page and len(page) == PAGE else None,  # `before` for the next page
     }
 
@@ -90,16 +114,25 @@ def thread_view(gw: Gateway, agent: Agent, thread: Thread, before: int | None) -
             "allowed": window.allowed,
             "reason": window.reason,
             "needs_template": window.needs_template,
+            "template_ready": window.template_ready,
+            "template_setting": window.template_setting,
         },
         "mine": thread.agent == agent.login,
         "can_act": thread.agent == agent.login or agent.role != "agent",
         "canned": dict(gw.flows.flow.canned),
-        "agents": [
-            {"login": a.login, "name": a.display_name, "on_duty": a.on_duty} for a in others
-        ],
+        "agents": [agent_summary(a) for a in others],
         "queues": known_queues(gw),
         "profile": profile(gw, thread),
         "version": gw.inbox.version(),
+    }
+
+
+def agent_summary(agent: Agent) -> dict[str, Any]:
+    return {
+        "login": agent.login,
+        "name": agent.display_name,
+        "on_duty": agent.on_duty,
+        "photo": shown_photo(agent.photo_url),
     }
 
 

@@ -32,11 +32,12 @@ from gateway.inbox.model import InboxError
 from gateway.inbox.passwords import verify_password
 from gateway.inbox.service import InboxService
 from gateway.inbox.store import InboxStore
-from gateway.inbox.views import messages_view, queue_view, thread_view
+from gateway.inbox.views import messages_view, queue_view, shown_photo, thread_view
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates",
                static_folder="static")  # fmt: skip
 csrf = CSRFProtect()
+bp.add_app_template_global(shown_photo, "shown_photo")  # the header's photo of the agent
 CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")  # fmt: skip
 
@@ -178,6 +179,8 @@ def _act(action: str, thread_id: str, form: Callable[[str], str]) -> Any:
         return service.claim(agent, thread_id, now)
     if action == "reply":
         return service.reply(agent, thread_id, form("text"), now)
+    if action == "template":
+        return service.send_template(agent, thread_id, now)
     if action == "note":
         return service.note(agent, thread_id, form("text"), now)
     if action == "transfer":
@@ -187,14 +190,24 @@ def _act(action: str, thread_id: str, form: Callable[[str], str]) -> Any:
     abort(404)
 
 
-ACTIONS = ("claim", "reply", "note", "transfer", "resolve")
+ACTIONS = ("claim", "reply", "template", "note", "transfer", "resolve")
 DONE = {
     "claim": "Claimed: the shopper is told a person has joined.",
     "reply": "Sent.",
+    "template": "Re-open template sent: when the shopper answers, you can write freely again.",
     "note": "Note saved (agents only).",
     "transfer": "Transferred.",
     "resolve": "Resolved: the bot takes over.",
 }
+
+
+def _done(action: str, thread_id: str) -> str:
+    """What the agent is told after an action; a claim says so when "has joined" cannot go."""
+    found = _inbox().thread(thread_id) if action == "claim" else None
+    window = _service().window(found, time.time()) if found is not None else None
+    if window is not None and not window.allowed:
+        return f"Claimed, but the shopper cannot be told a person joined: {window.reason}."
+    return DONE[action]
 
 
 @bp.post("/threads/<thread_id>/<action>")
@@ -203,7 +216,7 @@ def act(thread_id: str, action: str) -> Any:
     if action not in ACTIONS:
         abort(404)
     _act(action, thread_id, lambda name: request.form.get(name, ""))
-    flash(DONE[action])
+    flash(_done(action, thread_id))
     if action in ("transfer", "resolve"):
         return redirect(url_for("inbox.queue"))
     return redirect(url_for("inbox.thread", thread_id=thread_id))

@@ -111,6 +111,8 @@ def test_empty_environment_disables_all_without_crashing() -> None:
         ("TELEGRAM_SECRET_TOKEN", "has spaces!", "TELEGRAM_SECRET_TOKEN must be 1-256"),
         ("TWILIO_WHATSAPP_FROM", "12025550100", "TWILIO_WHATSAPP_FROM must be like"),
         ("TWILIO_QUICK_REPLY_CONTENT_SIDS", "two=HX1", "TWILIO_QUICK_REPLY_CONTENT_SIDS items"),
+        ("TWILIO_REOPEN_CONTENT_SID", "reopen-template", "TWILIO_REOPEN_CONTENT_SID must be"),
+        ("TWILIO_CSAT_CONTENT_SID", "HX 12", "TWILIO_CSAT_CONTENT_SID must be"),
     ],
 )
 def test_malformed_setting_disables_its_channel_with_the_fix(
@@ -119,6 +121,14 @@ def test_malformed_setting_disables_its_channel_with_the_fix(
     for built in build({**FULL_ENV, name: value}):
         (message,) = built.disabled.values()
         assert reason in message and len(built.adapters) == 2
+
+
+def test_window_templates_are_read_by_purpose() -> None:
+    env = {**FULL_ENV, "TWILIO_REOPEN_CONTENT_SID": " HXa1 ", "TWILIO_CSAT_CONTENT_SID": ""}
+    for built in build(env):
+        whatsapp = built.adapters["whatsapp"]
+        assert whatsapp.config.templates == {"reopen": "HXa1"}  # type: ignore[attr-defined]
+        assert whatsapp.has_template("reopen") and not whatsapp.has_template("csat")  # type: ignore[attr-defined]
 
 
 def test_no_secret_appears_in_any_repr(everything: BuiltAdapters) -> None:

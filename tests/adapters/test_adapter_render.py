@@ -12,7 +12,7 @@ from adapter_helpers import whatsapp_config
 from adapters.base import Outgoing, WindowDecision
 from adapters.text import utf16_len
 from adapters.whatsapp import WhatsAppAdapter
-from flows.messages import Attachment, Button, Reply, short_payload
+from flows.messages import Attachment, Button, Reply, Template, short_payload
 
 SIZES = (Button("S", "size:S"), Button("M", "size:M"), Button("L", "size:L"))
 LONG_TEXT = "Zażółć gęślą jaźń, 👨‍👩‍👧 مرحبا! " * 300  # ~9,000 units, emoji and RTL
@@ -84,6 +84,27 @@ def whatsapp_templates() -> Any:
     adapter = WhatsAppAdapter(whatsapp_config(quick_reply_sids={2: "HX2", 3: "HX3"}))
     yield adapter
     adapter.close()
+
+
+def test_whatsapp_sends_a_configured_window_template_as_content() -> None:
+    adapter = WhatsAppAdapter(whatsapp_config(templates={"reopen": "HXre0"}))
+    try:
+        reply = Reply("(history line)", media=(Attachment("image", "https://cdn.test/a.jpg"),),
+                      author="Bea", template=Template("reopen", ("Ann", "Bea\nOrtiz  \t", "")))  # fmt: skip
+        (out,) = adapter.render(reply, "+12025550143", WindowDecision(False, "24 h", needs_template=True))
+        # one line each, never empty: WhatsApp refuses newlines, tabs and empty values
+        assert out.payload == {"content_sid": "HXre0",
+                               "content_variables": '{"1": "Ann", "2": "Bea Ortiz", "3": "-"}'}  # fmt: skip
+        csat = Reply("(history)", template=Template("csat", ("Ann", "Bea")))
+        assert texts(adapter.render(csat, "+12025550143")) == ["(history)"]  # not configured
+    finally:
+        adapter.close()
+
+
+@pytest.mark.parametrize("platform", ["messenger", "telegram"])
+def test_platforms_without_templates_send_the_text(adapters: dict[str, Any], platform: str) -> None:
+    reply = Reply("Hi Ann", template=Template("reopen", ("Ann", "Bea")))
+    assert "Hi Ann" in json.dumps([o.payload for o in adapters[platform].render(reply, "1000")])
 
 
 def test_whatsapp_uses_the_quick_reply_template_when_one_fits(whatsapp_templates: Any) -> None:

@@ -110,15 +110,18 @@ def start_stack(
     workers: int = 4,
     run: bool = True,
     flows: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[Stack, Callable[[], None]]:
+    """The gateway on `store_url` with the sandbox and the demo shop; `env` adds settings."""
     late = LateApp()
     web = ServerThread(late).start()  # type: ignore[arg-type]
     shop = ServerThread(create_shop_app()).start()
     sandbox = Sandbox(gateway_url=web.url, env={"PUBLIC_BASE_URL": web.url}).start()
-    env = demo_environment({}, web.url, sandbox.base_url, shop.url)
-    env.update({"STORE_URL": store_url or f"sqlite:///{tmp / 'gw.db'}", "WORKERS": str(workers),
-                "FLOWS_PATH": str(flows or always_open_flows(tmp))})  # fmt: skip
-    gw = build_gateway(Config.from_env(env))
+    settings = demo_environment({}, web.url, sandbox.base_url, shop.url)
+    settings.update({"STORE_URL": store_url or f"sqlite:///{tmp / 'gw.db'}",
+                     "WORKERS": str(workers), "FLOWS_PATH": str(flows or always_open_flows(tmp)),
+                     **(env or {})})  # fmt: skip
+    gw = build_gateway(Config.from_env(settings))
     late.app = create_app(gw)
     runtime = Runtime(gw, workers).start() if run else None
 

@@ -110,3 +110,24 @@ def test_capacity_permissions_and_the_closed_window(stack: Stack) -> None:
     with pytest.raises(WindowClosed, match="more than 24 h"):
         service.reply(cy, threads[0].id, "too late", later)
     assert service.status("support").agents_on_duty == 2
+
+
+PHOTO = "https://cdn.acme.example/team/bea.jpg"
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "telegram"])
+def test_the_joined_message_shows_the_agents_photo(stack: Stack, channel: str) -> None:
+    inbox = stack.gw.inbox
+    assert inbox is not None
+    bea = Agent("bea", "Bea", "unused-hash", photo_url=PHOTO, on_duty=True)
+    inbox.put_agent(bea)
+    shopper = stack.shopper(channel, "Ann Lee")
+    stack.say(channel, shopper, "hi")
+    stack.wait_sent(channel, shopper, 2)
+    stack.say(channel, shopper, "agent")
+    thread = wait_thread(stack, f"{channel}:{shopper}")
+    stack.wait_sent(channel, shopper, 4)
+    InboxService(stack.gw, inbox).claim(bea, thread.id, time.time())
+    photo, joined = stack.wait_sent(channel, shopper, 6)[4:6]
+    assert photo["media"] == [PHOTO]  # the photo first, then who it is
+    assert joined["text"].startswith("👋 Bea from Acme Shoes has joined the chat.")

@@ -8,7 +8,9 @@ Screenshots go to test-artifacts/ (and, with UPDATE_SCREENSHOTS=1, to docs/inbox
 from __future__ import annotations
 
 import os
+import struct
 import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +18,7 @@ import requests
 
 from gateway.inbox.model import Agent
 from gateway.inbox.passwords import hash_password
+from gateway.inbox.service import InboxService
 from tests.conftest import ROOT
 from tests.e2e.conftest import Stack
 
@@ -160,3 +163,63 @@ def test_json_api_login_claim_and_reply(stack: Stack, agents) -> None:
     assert r.status_code == 409 and "no longer waiting" in r.json()["error"]
     view = s.get(f"{stack.url}/inbox/api/threads/{tid}", timeout=5).json()
     assert view["window"]["allowed"] is True and view["profile"]["orders"]
+
+
+# Stored straight in the inbox (the CLI would refuse its quotes and brackets): the pages must
+# escape whatever a URL holds.
+PHOTO = 'https://cdn.acme.example/team/bea.png?v=1&name="Bea"<b>x</b>'
+
+
+def png(size: int = 24, rgb: tuple[int, int, int] = (48, 86, 211)) -> bytes:
+    """A small solid PNG, served for the photo's URL so the browser never leaves the machine."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + (
+        chunk(b"IEND", b"")
+    )
+
+
+def test_agent_photos_show_in_the_header_and_beside_their_messages(browser, stack: Stack) -> None:
+    inbox = stack.gw.inbox
+    assert inbox is not None
+    inbox.put_agent(Agent("bea", "Bea", hash_password(PASSWORD), photo_url=PHOTO))
+    shopper = stack.shopper("telegram", "Ann Photo")
+    stack.say("telegram", shopper, "hi")
+    stack.wait_sent("telegram", shopper, 2)
+    stack.say("telegram", shopper, "Talk to a person")
+    stack.wait_sent("telegram", shopper, 4)
+    page = browser.new_page()
+    alerts: list[str] = []
+    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    page.route("https://cdn.acme.example/**", lambda route: route.fulfill(
+        status=200, content_type="image/png", body=png()))  # fmt: skip
+    try:
+        log_in(page, stack)
+        header = page.locator("header .who img.avatar")
+        expect(header).to_have_attribute("src", PHOTO)
+        page.wait_for_function("document.querySelector('header img.avatar').naturalWidth > 0")
+        page.locator("#waiting tr", has_text="Ann Photo").locator("a").click()
+        page.click("text=Claim this thread")
+        sent = stack.wait_sent("telegram", shopper, 6)
+        assert sent[4]["media"] == [PHOTO]  # "has joined" comes with the photo
+        page.fill("#composer", "Hi Ann, Bea here.")
+        page.click("text=Send to shopper")
+        mine = page.locator("#messages .msg.out", has_text="Hi Ann, Bea here.")
+        expect(mine.locator("img.avatar")).to_have_attribute("src", PHOTO, timeout=WAIT)
+        bea = inbox.agent("bea")
+        assert bea is not None
+        InboxService(stack.gw, inbox).note(bea, inbox.open_thread_of(f"telegram:{shopper}").id,  # type: ignore[union-attr]
+                                           "Sent the label.", time.time())  # fmt: skip
+        note = page.locator("#messages .msg.note", has_text="Sent the label.")  # added live
+        expect(note.locator("img.avatar")).to_have_attribute("src", PHOTO, timeout=WAIT)
+        assert page.locator("main b, header b").count() == 0  # the URL's markup stayed text
+        bot = page.locator("#messages .msg.out", has_text="has joined the chat")
+        assert bot.locator("img").count() == 0  # the bot's lines carry no agent photo
+        shot(page, "photos")
+        assert alerts == []
+    finally:
+        page.close()

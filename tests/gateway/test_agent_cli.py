@@ -48,3 +48,27 @@ def test_a_short_password_is_refused(tmp_path: Path) -> None:
 def test_verify_never_raises_and_refuses_what_it_cannot_check(stored: str | None) -> None:
     assert verify_password(stored, "whatever-password") is False
     assert verify_password(hash_password("right-password"), "wrong-password") is False
+
+
+def test_photo_is_stored_and_only_http_urls_are_taken(tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    photo = "https://cdn.acme.example/team/bea.jpg"
+    code, out = run(db, "add", "bea", "--name", "Bea", "--photo", photo, "--password-stdin",
+                    stdin="correct horse battery\n")  # fmt: skip
+    assert code == 0, out
+    inbox = SQLiteInbox(str(db))
+    bea = inbox.agent("bea")
+    inbox.close()
+    assert bea is not None and bea.photo_url == photo
+    code, out = run(db, "add", "sam", "--name", "Sam", "--photo", "http://cdn.acme.example/s.jpg",
+                    "--password-stdin", stdin="correct horse battery\n")  # fmt: skip
+    assert code == 0 and "the inbox shows https:// photos only" in out
+    for bad in ("javascript:alert(1)", "data:image/png;base64,AAAA", "file:///etc/passwd",
+                "cdn.acme.example/bea.jpg", "https://", 'https://x.example/a.jpg"><script>',
+                "https://x.example/a b.jpg"):  # fmt: skip
+        code, out = run(db, "add", "eve", "--name", "Eve", "--photo", bad, "--password-stdin",
+                        stdin="correct horse battery\n")  # fmt: skip
+        assert code == 2 and "Invalid value for --photo" in out and "http(s) URL" in out, bad
+    inbox = SQLiteInbox(str(db))
+    assert inbox.agent("eve") is None
+    inbox.close()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
+from gateway.cli import main
 from gateway.config import VARIABLES, Config
+from tests.conftest import ROOT
 
 
 def test_defaults() -> None:
@@ -56,3 +59,18 @@ def test_every_design_variable_is_documented() -> None:
         "SECRET_KEY",
     ):
         assert name in VARIABLES
+
+
+INBOX_VARIABLES = ("TWILIO_REOPEN_CONTENT_SID", "TWILIO_CSAT_CONTENT_SID", "INBOX_REOPEN_S")
+
+
+def test_inbox_variables_are_in_serve_help_and_the_readme() -> None:
+    shown = CliRunner().invoke(main, ["serve", "--help"]).output.splitlines()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in INBOX_VARIABLES:
+        (line,) = [x for x in shown if x.split()[:1] == [name]]  # one line each, not rewrapped
+        assert VARIABLES[name] in line
+        assert f"`{name}`" in readme
+    assert Config.from_env({}).reopen_s == 0 and Config.from_env({"INBOX_REOPEN_S": "90"}).reopen_s == 90
+    with pytest.raises(ValueError, match="INBOX_REOPEN_S='soon' is not a whole number"):
+        Config.from_env({"INBOX_REOPEN_S": "soon"})

@@ -1,17 +1,25 @@
 """The inbox service on a real SQLite store: who is on duty, the typical wait, auto-assignment
-to the least busy agent within capacity and queue, and the permission rules."""
+to the least busy agent within capacity and queue, the permission rules, which question a
+late resolution asks as a template, and when a shopper's message reopens a thread."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from flows.engine import StepResult, step
+from flows.loader import load_flow
+from flows.messages import HandoffRequested, Inbound, Shopper
+from flows.state import ConversationState
 from gateway.config import Config
 from gateway.context import Gateway, build_gateway
 from gateway.inbox.model import Agent, InboxError, NotYours, Thread
+from gateway.inbox.outside_window import first_name, satisfaction_node
 from gateway.inbox.service import InboxService
+from gateway.inbox.threads import REOPEN_REASON, reopen_step
 from tests.conftest import ROOT
 
 
@@ -87,3 +95,91 @@ def test_only_the_owner_or_a_supervisor_acts_on_a_thread(gw: Gateway) -> None:
     notes = [h for h in gw.store.history(thread.conversation) if h.direction in ("note", "system")]
     assert [(h.direction, h.author) for h in notes] == [("note", "Sup"), ("system", "system")]
     assert "Sup transferred the thread to bob" in notes[1].text
+
+
+RATED_FLOW = """\
+version: 1
+settings: {start: route}
+experiments:
+  e1: {csat: happiness}
+nodes:
+  route:
+    split:
+      experiment: e1
+      variants:
+        - {name: a, weight: 50, goto: older}
+        - {name: b, weight: 50, goto: rate}
+  older:
+    ask: "An older question?"
+    save: csat
+    next: bye
+  rate:
+    ask: "How happy are you, 1 to 5?"
+    save: happiness
+    next: bye
+  bye:
+    say: Bye
+    end: true
+"""
+
+
+def test_the_satisfaction_question_is_the_experiments_csat_then_a_csat_variable(
+    tmp_path: Path, gw: Gateway
+) -> None:
+    assert satisfaction_node(gw.flows.flow) == "csat"  # the sample saves `csat`
+    path = tmp_path / "rated.yaml"
+    path.write_text(RATED_FLOW, encoding="utf-8")
+    assert satisfaction_node(load_flow(path, {})) == "rate"  # named by the experiment's csat:
+    path.write_text(RATED_FLOW.replace("save: csat", "save: mood").replace(
+        "{csat: happiness}", "{goals: []}"), encoding="utf-8")  # fmt: skip
+    assert satisfaction_node(load_flow(path, {})) is None
+    assert [first_name(Shopper("1", name=n)) for n in ("Ann Lee", "", "  ")] == ["Ann", "there",
+                                                                                "there"]  # fmt: skip
+
+
+@pytest.fixture
+def reopening(tmp_path: Path) -> Iterator[Gateway]:
+    gateway = build_gateway(Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+                                             "FLOWS_PATH": str(ROOT / "flows.yaml"),
+                                             "INBOX_REOPEN_S": "600"}))  # fmt: skip
+    yield gateway
+    gateway.close()
+
+
+def test_a_message_reopens_only_soon_after_a_resolve_and_never_spam(reopening: Gateway) -> None:
+    gw, inbox = reopening, reopening.inbox
+    assert inbox is not None
+    add(gw, "ann")
+    for n, outcome in enumerate(("solved", "spam")):
+        thread = Thread(f"t{n}", f"telegram:{n}", "telegram", "orders", "asked", 100.0,
+                        resume_at="anything_else")  # fmt: skip
+        inbox.open_thread(thread)
+        inbox.claim(thread.id, "ann", 110.0)
+        inbox.resolve(thread.id, outcome, 1000.0)
+    state = ConversationState(node="anything_else", mode="bot", variants=(("e", "a"),))
+
+    def wrote(
+        conversation: str, at: float, text: str = "the box was empty"
+    ) -> tuple[StepResult, tuple[StepResult, Thread | None]]:
+        inbound = Inbound("telegram", conversation, f"m{at}", Shopper(conversation, name="Ann"),
+                          text=text, timestamp=at)  # fmt: skip
+        result = step(gw.flows.flow, state, inbound, gw.services)
+        return result, reopen_step(gw, inbound, state, result, at)
+
+    result, (reopened, previous) = wrote("0", 1600.0)  # 600 s after the resolve: still in time
+    assert previous is not None and previous.id == "t0"
+    assert (reopened.state.mode, reopened.state.queue, reopened.state.resume) == (
+        "handoff", "orders", "anything_else")  # fmt: skip
+    assert reopened.state.variants == state.variants and reopened.replies  # the notice
+    (handoff,) = [e for e in reopened.events if isinstance(e, HandoffRequested)]
+    assert (handoff.queue, handoff.reason) == ("orders", REOPEN_REASON)
+    result, (same, previous) = wrote("0", 1601.0)  # too late: the bot's own turn
+    assert previous is None and same is result
+    result, (same, previous) = wrote("0", 1200.0, "No, that's all")  # answers the bot
+    assert previous is None and same.state.node == "csat"
+    _, (_, previous) = wrote("1", 1100.0)  # resolved as spam: stays closed
+    assert previous is None
+    off = replace(gw.config, reopen_s=0.0)
+    gw.config = off
+    _, (_, previous) = wrote("0", 1100.0)
+    assert previous is None

@@ -76,6 +76,15 @@ function messageItem(m) {
   const author = document.createElement("span");
   author.className = "author";
   author.textContent = m.author;
+  if (m.photo) {  // the server sends https URLs only; a src is never parsed as markup
+    const img = document.createElement("img");
+    img.className = "avatar";
+    img.alt = "";
+    img.width = img.height = 20;
+    img.referrerPolicy = "no-referrer";
+    img.src = m.photo;
+    author.prepend(img, " ");
+  }
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = m.text;
@@ -93,9 +102,12 @@ function pollThread() {
     const data = await getJSON(`/inbox/api/threads/${encodeURIComponent(id)}/messages`);
     const last = Math.max(0, ...[...list.children].map((li) => parseInt(li.dataset.seq, 10)));
     let added = 0;
+    let shopperWrote = false;
     for (const m of data.messages) {
-      if (m.seq > last) { list.append(messageItem(m)); added += 1; }
+      if (m.seq > last) { list.append(messageItem(m)); added += 1; shopperWrote ||= m.direction === "in"; }
     }
+    // The shopper answered while the window was closed: it is open again, show the composer.
+    if (shopperWrote && document.querySelector("#window.closed")) { location.reload(); return; }
     if (added) { showTimes(); list.lastElementChild.scrollIntoView({ block: "end" }); }
   }, POLL_MS);
 }
