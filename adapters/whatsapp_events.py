@@ -65,7 +65,8 @@ def parse_params(params: Mapping[str, str], received_at: float) -> ParseResult |
 
 def _status(sid: str, params: Mapping[str, str], now: float) -> StatusUpdate:
     code = params.get("ErrorCode") or None
-    number = int(code) if code and code.isdigit() else None
+    # isascii too: str.isdigit() is true for "¹", which int() refuses
+    number = int(code) if code and code.isascii() and code.isdigit() else None
     return StatusUpdate(
         channel=CHANNEL,
         message_id=sid,

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.base import ParseError, ParseResult, WebhookRequest
@@ -93,6 +93,7 @@ def test_any_bytes_parse_to_a_value(adapters: dict[str, Any], body: bytes) -> No
         max_size=8,
     )
 )
+@example(fields={"MessageSid": "0", "MessageStatus": "", "From": "", "ErrorCode": "¹"})
 def test_twilio_any_form_parses_to_a_value(whatsapp: Any, fields: dict[str, str]) -> None:
     _parses_to_a_value(whatsapp, urlencode(fields).encode(), "application/x-www-form-urlencoded")
 
