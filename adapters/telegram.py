@@ -1,5 +1,5 @@
 """Telegram: the webhook secret header, updates parsed by `adapters.telegram_events`, inline
-keyboards, sending through the Bot API client in `adapters.telegram_send`.
+keyboards, sent through python-telegram-bot's `Bot` (see `adapters.telegram_send`).
 
 Text goes out as plain text, without parse_mode: nothing a shopper typed (names, echoed
 answers) can ever be read as HTML or MarkdownV2. Buttons become an inline keyboard;
@@ -13,9 +13,12 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from telegram import Bot, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, InlineKeyboardButtonLimit, MessageLimit
 
 from adapters.base import (
@@ -32,7 +35,7 @@ from adapters.base import (
 from adapters.redact import protect
 from adapters.shape import ShapeError, load_json
 from adapters.telegram_events import classify
-from adapters.telegram_send import BotApi
+from adapters.telegram_send import TelegramBot
 from adapters.text import CALL_MARK, numbered_options, split_with_footer, utf16_len, with_author
 from flows.messages import Button, Reply, short_payload
 
@@ -43,8 +46,8 @@ ROW_TITLE_MAX = 12  # short titles share a row, up to three per row
 URL_SCHEMES = ("https://", "http://", "tg://")  # tel: is refused for inline URL buttons
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # setWebhook secret_token
 MEDIA_METHODS = {"image": "sendPhoto", "video": "sendVideo", "audio": "sendAudio"}
-MEDIA_FIELDS = {"sendPhoto": "photo", "sendVideo": "video", "sendAudio": "audio",
-                "sendDocument": "document"}  # fmt: skip
+MEDIA_SENDERS = {"sendPhoto": Bot.send_photo, "sendVideo": Bot.send_video,
+                 "sendAudio": Bot.send_audio, "sendDocument": Bot.send_document}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class TelegramAdapter:
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config
         protect(config.bot_token, config.secret_token)
-        self._api = BotApi(
+        self._bot = TelegramBot(
             config.bot_token, config.api_base_url, config.connect_timeout_s, config.read_timeout_s
         )
 
@@ -124,33 +127,19 @@ class TelegramAdapter:
     # ---- send ----
 
     def send(self, out: Outgoing) -> SendResult:
-        p = out.payload
-        method = p["method"]
-        params: dict[str, Any] = {"chat_id": int(out.to)}
-        if method == "sendMessage":
-            params["text"] = p["text"]
-            if p.get("reply_markup"):
-                params["reply_markup"] = p["reply_markup"]
-        else:
-            params[MEDIA_FIELDS[method]] = p["url"]
-        result, failure = self._api.call(method, params)
+        message, failure = self._bot.call(lambda bot: _send(bot, int(out.to), out.payload))
         if failure is not None:
             return failure
-        message_id = result.get("message_id") if isinstance(result, dict) else None
-        return Sent(str(message_id or ""))
+        return Sent(str(message.message_id if message else ""))
 
     def typing(self, to: str) -> SendResult | None:
         """sendChatAction typing: shown for 5 s or until the next message."""
-        params = {"chat_id": int(to), "action": ChatAction.TYPING.value}
-        _, failure = self._api.call("sendChatAction", params)
+        _, failure = self._bot.call(lambda bot: bot.send_chat_action(int(to), ChatAction.TYPING))
         return failure or Sent("")
 
     def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> SendResult:
         """Stop the button's spinner, when `webhook_reply` could not (e.g. a replayed update)."""
-        params: dict[str, Any] = {"callback_query_id": callback_query_id}
-        if text is not None:
-            params["text"] = text
-        _, failure = self._api.call("answerCallbackQuery", params)
+        _, failure = self._bot.call(lambda bot: bot.answer_callback_query(callback_query_id, text))
         return failure or Sent("")
 
     def window(
@@ -160,7 +149,7 @@ class TelegramAdapter:
         return WindowDecision(True, "Telegram has no messaging window")
 
     def close(self) -> None:
-        self._api.close()
+        self._bot.close()
 
 
 def _keyboard(
@@ -198,3 +187,19 @@ def callback_data(payload: str) -> str:
 
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _send(bot: Bot, chat_id: int, p: dict[str, Any]) -> Coroutine[Any, Any, Message]:
+    """PTB's call for one rendered payload (a keyboard goes back through PTB's own type)."""
+    if p["method"] == "sendMessage":
+        markup = p.get("reply_markup")
+        keyboard = _markup(_json(markup)) if markup else None
+        return bot.send_message(chat_id, p["text"], reply_markup=keyboard)
+    return MEDIA_SENDERS[p["method"]](bot, chat_id, p["url"])
+
+
+@lru_cache(maxsize=1024)
+def _markup(markup_json: str) -> InlineKeyboardMarkup:
+    """The same menus go out again and again: PTB's frozen (so shareable) keyboard object is
+    built once per distinct keyboard instead of at every send (~90 µs of de_json each)."""
+    return InlineKeyboardMarkup.de_json(json.loads(markup_json))

@@ -1,52 +1,56 @@
-"""Calling the Telegram Bot API from the gateway's sender threads: blocking JSON POSTs over a
-small pool of kept-alive HTTP/1.1 connections (TLS for api.telegram.org), with connect and read
-timeouts, and what each failure means for a message that may or may not have been sent.
+"""Sending through python-telegram-bot's `Bot` from the gateway's sender threads, without an
+event loop: `PooledRequest` is PTB's documented transport extension point (a `BaseRequest`)
+doing blocking POSTs over a small thread-safe pool of kept-alive `http.client` connections
+(TLS verified against certifi's roots, connect and read timeouts). Its `do_request` never
+awaits, so a `Bot` coroutine finishes on its first `send(None)` in the calling thread.
 
-Why not python-telegram-bot's async `Bot`, which this module used to drive from a thread
-through an event loop of its own: CPU per `sendMessage` against tgload's keep-alive loopback
-Bot API, one thread, 3,000-5,000 calls, the same sitting on the 2-vCPU bench machine:
+Why PTB and not a leaner client: the design card names PTB as Telegram's client library, and
+the tests drive the real library against the sandbox. What it costs, CPU per `sendMessage`
+in the sending thread against ../shared/bench's fake Bot API in a child process (keep-alive),
+5,000 calls x 5 interleaved rounds, one sitting on the shared 2-vCPU machine (busy: every
+figure is ~30% above a quiet run's): `.venv/bin/python bench/bench_tg_send.py`
 
-    PTB Bot from a thread (run_coroutine_threadsafe, HTTPXRequest)   1,360 µs
-    PTB Bot with a blocking request class, no event loop               430 µs
-    httpx.Client                                                         530 µs
-    requests.Session (adapters.transport pool)                          825 µs
-    urllib3 HTTPConnectionPool                                           390 µs
-    http.client.HTTPConnection                                           195 µs
-    this module                                                           60 µs
+    plain http.client.HTTPConnection POST, kept alive, json.loads     303 µs
+    PooledRequest.blocking (pool, idle-connection check)               344 µs
+    PTB Bot.send_message through PooledRequest, no event loop          805 µs
+    TelegramAdapter.send with a 3-button inline keyboard               978 µs
+    the hand-written HTTP/1.1 client this replaced (measured right after)  100 µs
 
-In the end-to-end benchmark PTB's path was about 1.8 ms of a 5.3 ms turn, and urllib3 still a
-sixth of a turn. The Bot API needs little of a general client: one origin, POST with a JSON
-body, an HTTP/1.1 answer with Content-Length (chunked and read-to-close are handled too). What
-it does need is here: TLS verified against certifi's roots, timeouts, keep-alive with a check
-that an idle connection was not closed by the server, and a strict reading of the answer (any
-surprise closes the connection and counts as "maybe sent").
+PTB's share is mostly `Message.de_json` of the answer (~210 µs: every Message attribute
+goes through TelegramObject.__setattr__) and the keyboard's `to_dict`; http.client's is its
+email-based header parsing and sending head and body in two writes.
 
-PTB still defines what we send: the Bot API's limits come from `telegram.constants`, and
-errors are classified on Telegram's own `error_code` and `parameters.retry_after` exactly as
-before (PTB's exceptions carry only the HTTP status class and the text, which is why the old
-facade recorded the raw response anyway).
+Failures are classified on Telegram's own `error_code` and `parameters.retry_after`, which
+PTB's exceptions do not carry (only the HTTP status class and the text): the request class
+reads the raw answer and raises `CallFailed` with the result before PTB builds its own.
+https://docs.python-telegram-bot.org/en/stable/telegram.request.baserequest.html
 https://core.telegram.org/bots/api#making-requests
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import select
-import socket
 import ssl
 import threading
-from typing import Any, BinaryIO
+from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import certifi
+from telegram import Bot
+from telegram.error import TelegramError
+from telegram.request import BaseRequest, RequestData
 
 from adapters.base import Failed, RetryLater, SendResult, Uncertain
 
-POOL_SIZE = 64  # idle connections kept; every sender thread of the process shares them
+T = TypeVar("T")
+POOL_SIZE = 64  # idle connections kept per origin; every sender thread of the process shares them
 DEFAULT_RETRY_S = 1.0
 TELEGRAM_API = "https://api.telegram.org/bot"
-MAX_LINE = 65_536  # status and header lines
-MAX_BODY = 16 * 1024 * 1024  # an answer larger than this is refused (the connection closed)
+MAX_BODY = 16 * 1024 * 1024  # a larger answer is refused and its connection closed
 # What a transport failure means: before the request left (retry), or after (maybe sent).
 CONNECT_TIMEOUT = RetryLater(DEFAULT_RETRY_S, "connect_timeout", "connect timed out: not sent")
 CONNECT_FAILED = RetryLater(DEFAULT_RETRY_S, "connection_error", "could not connect: not sent")
@@ -54,37 +58,222 @@ READ_TIMEOUT = Uncertain("read_timeout", "read timed out: it may have been sent"
 CONNECTION_LOST = Uncertain("connection_lost", "connection dropped after sending")
 
 
-def bot_url(base_url: str | None, token: str) -> str:
-    """The Bot API URL of `token`, as PTB's `Bot(base_url=...)` builds it: the token appended,
-    or put where the base URL says `{token}`."""
-    base = base_url or TELEGRAM_API
-    return base.format(token=token) if "{token}" in base else base + token
+class CallFailed(TelegramError):
+    """The call's outcome as a `SendResult`; a TelegramError so that PTB passes it through."""
+
+    def __init__(self, result: SendResult) -> None:
+        super().__init__(getattr(result, "reason", "") or type(result).__name__)
+        self.result = result
 
 
-class BadResponse(ValueError):
-    """The answer is not HTTP/1.x as we read it; the connection is closed."""
+class _Pool:
+    """Kept-alive connections to one origin; a connection is used by one thread at a time."""
 
+    def __init__(self, https: bool, host: str, port: int, size: int) -> None:
+        self.https, self.host, self.port, self.size = https, host, port, size
+        self.idle: list[http.client.HTTPConnection] = []
+        self.lock = threading.Lock()
+        self.tls: ssl.SSLContext | None = None
 
-class _Connection:
-    __slots__ = ("rfile", "sock")
+    def get(self, connect_s: float | None, read_s: float | None) -> http.client.HTTPConnection:
+        while True:
+            with self.lock:
+                conn = self.idle.pop() if self.idle else None
+            if conn is None:
+                return self.connect(connect_s, read_s)
+            if conn.sock is not None and not _readable(conn.sock):
+                if conn.sock.gettimeout() != read_s:
+                    conn.sock.settimeout(read_s)
+                return conn
+            conn.close()  # the server closed it while idle (or sent something unasked)
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.rfile: BinaryIO = sock.makefile("rb")
+    def put(self, conn: http.client.HTTPConnection) -> None:
+        with self.lock:
+            if len(self.idle) < self.size:
+                self.idle.append(conn)
+                return
+        conn.close()
 
-    def closed_by_peer(self) -> bool:
-        """An idle kept-alive connection with something to read was closed (or is broken)."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return bool(poller.poll(0))
+    def connect(self, connect_s: float | None, read_s: float | None) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self.https:
+            if self.tls is None:
+                self.tls = ssl.create_default_context(cafile=certifi.where())
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=connect_s, context=self.tls
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=connect_s)
+        try:
+            conn.connect()  # TCP (and the TLS handshake) within the connect timeout
+        except TimeoutError:
+            conn.close()
+            raise CallFailed(CONNECT_TIMEOUT) from None
+        except OSError:  # refused, unreachable, DNS, TLS handshake: nothing was sent
+            conn.close()
+            raise CallFailed(CONNECT_FAILED) from None
+        assert conn.sock is not None
+        conn.sock.settimeout(read_s)
+        return conn
 
     def close(self) -> None:
-        self.rfile.close()
-        self.sock.close()
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
 
 
-class BotApi:
-    """Blocking Bot API calls over kept-alive connections shared by the calling threads."""
+def _readable(sock: Any) -> bool:
+    """An idle kept-alive connection with something to read was closed (or is broken)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+@lru_cache(maxsize=256)
+def _target(url: str) -> tuple[bool, str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("the Telegram API base URL must be http(s)://host[:port]/path")
+    https = parts.scheme == "https"
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return https, parts.hostname, parts.port or (443 if https else 80), path
+
+
+class PooledRequest(BaseRequest):
+    """PTB's transport: blocking JSON POSTs that never suspend the calling coroutine."""
+
+    __slots__ = ("_connect_s", "_lock", "_pool_size", "_pools", "_read_s")
+
+    def __init__(
+        self, connect_s: float = 3.05, read_s: float = 10.0, pool_size: int = POOL_SIZE
+    ) -> None:
+        self._connect_s, self._read_s, self._pool_size = connect_s, read_s, pool_size
+        self._pools: dict[tuple[bool, str, int], _Pool] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_s
+
+    async def initialize(self) -> None:
+        """Nothing to set up: connections are made on first use."""
+
+    async def shutdown(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """PTB's parsing of a 2xx answer; one that is not `{"ok": true, "result": ...}` is
+        classified as an error answer would be (PTB would raise KeyError or a bare error)."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("ok") is True and "result" in data:
+            return data
+        raise CallFailed(classify_response(200, payload))
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """One blocking request, returning PTB its 2xx answers and raising `CallFailed` for the
+        rest. Timeouts are PTB's ODVInput[float]; the write timeout is the read one (one socket
+        timeout) and the pool never waits (it connects anew when no connection is idle)."""
+        if request_data is not None and request_data.contains_files:
+            raise CallFailed(Failed("permanent", "upload", "file uploads are not supported"))
+        # One json.dumps of the nested parameters, as BaseRequest's docs suggest, instead of
+        # json_payload's JSON-in-JSON: the body Telegram documents for application/json
+        # (ASCII-escaped, so a lone surrogate in a shopper's text cannot fail the encoding).
+        body = json.dumps(request_data.parameters).encode() if request_data else None
+        status, payload = self.blocking(
+            method,
+            url,
+            body,
+            _seconds(connect_timeout, self._connect_s),
+            _seconds(read_timeout, self._read_s),
+        )
+        if 200 <= status < 300:
+            return status, payload
+        raise CallFailed(classify_response(status, payload))
+
+    def blocking(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        connect_s: float | None,
+        read_s: float | None,
+    ) -> tuple[int, bytes]:
+        """(status, body) of one request over a pooled connection, or raise `CallFailed`."""
+        https, host, port, path = _target(url)
+        pool = self._pools.get((https, host, port))
+        if pool is None:
+            with self._lock:
+                pool = self._pools.setdefault(
+                    (https, host, port), _Pool(https, host, port, self._pool_size)
+                )
+        conn = pool.get(connect_s, read_s)
+        try:
+            conn.request(method, path, body, _HEADERS if body is not None else {})
+            response = conn.getresponse()
+            if response.length is not None and response.length > MAX_BODY:
+                raise http.client.HTTPException("answer too large")
+            # A Content-Length answer cut short raises IncompleteRead; a chunked one or one
+            # read to the close is read up to the cap (past its end, so that it is complete).
+            payload = (
+                response.read() if response.length is not None else response.read(MAX_BODY + 1)
+            )
+            if len(payload) > MAX_BODY:
+                raise http.client.HTTPException("answer too large")
+        except TimeoutError:
+            conn.close()
+            raise CallFailed(READ_TIMEOUT) from None
+        except (OSError, http.client.HTTPException):  # reset, closed, not HTTP: maybe arrived
+            conn.close()
+            raise CallFailed(CONNECTION_LOST) from None
+        if response.will_close or not response.isclosed():
+            response.close()
+            conn.close()
+        else:
+            pool.put(conn)
+        return response.status, payload
+
+
+def _seconds(value: object, default: float | None) -> float | None:
+    """A timeout PTB passed (seconds or None for none), or ours when it passed DEFAULT_NONE."""
+    return value if value is None or isinstance(value, (int, float)) else default
+
+
+_HEADERS = {"Content-Type": "application/json", "User-Agent": BaseRequest.USER_AGENT}
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a PTB coroutine to its end in the calling thread. Every await inside ends up in
+    `PooledRequest.do_request`, which never suspends; if PTB ever did, this refuses loudly."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a python-telegram-bot call suspended: it needs an event loop now")
+
+
+class TelegramBot:
+    """PTB's `Bot` behind blocking calls, shared by the sender threads of a process."""
 
     def __init__(
         self,
@@ -94,169 +283,27 @@ class BotApi:
         read_s: float = 10.0,
         pool_size: int = POOL_SIZE,
     ) -> None:
-        url = urlsplit(bot_url(base_url, token))
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError("the Telegram API base URL must be http(s)://host[:port]/path")
-        self._https = url.scheme == "https"
-        self._host = url.hostname
-        self._port = url.port or (443 if self._https else 80)
-        self._path = url.path.rstrip("/")
-        host = url.netloc.rsplit("@", 1)[-1]
-        self._head = (
-            f"Host: {host}\r\nContent-Type: application/json\r\nUser-Agent: shop-gateway\r\n"
+        self.request = PooledRequest(connect_s, read_s, pool_size)
+        # Never initialize()d: that only calls getMe, which sending does not need.
+        self.bot = Bot(
+            token,
+            base_url=base_url or TELEGRAM_API,
+            request=self.request,
+            get_updates_request=self.request,
         )
-        self._timeouts = (connect_s, read_s)
-        self._pool_size = pool_size
-        self._idle: list[_Connection] = []
-        self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
+        _target(self.bot.base_url)  # a URL we cannot send to is refused now, not at each send
 
-    def call(self, method: str, params: dict[str, Any]) -> tuple[Any, SendResult | None]:
-        """POST `params` to `method`; (the answer's `result`, None) or (None, the failure)."""
-        body = json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        request = (
-            f"POST {self._path}/{method} HTTP/1.1\r\n{self._head}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode("latin-1") + body
+    def call(
+        self, action: Callable[[Bot], Coroutine[Any, Any, T]]
+    ) -> tuple[T, None] | tuple[None, SendResult]:
+        """`action(bot)` run now: (its result, None) or (None, the failure as a value)."""
         try:
-            conn = self._checkout()
-        except TimeoutError:
-            return None, RetryLater(
-                DEFAULT_RETRY_S, "connect_timeout", "connect timed out: not sent"
-            )
-        except OSError:  # refused, unreachable, DNS, TLS handshake: nothing was sent
-            return None, RetryLater(
-                DEFAULT_RETRY_S, "connection_error", "could not connect: not sent"
-            )
-        try:
-            conn.sock.sendall(request)
-            status, payload, keep = read_response(conn.rfile)
-        except TimeoutError:
-            conn.close()
-            return None, READ_TIMEOUT
-        except (OSError, ValueError):  # reset, closed, or not HTTP: the request may have arrived
-            conn.close()
-            return None, CONNECTION_LOST
-        self._checkin(conn, keep)
-        if 200 <= status < 300:
-            try:
-                answer = json.loads(payload)
-            except ValueError:
-                answer = None
-            if isinstance(answer, dict) and answer.get("ok") is True:
-                return answer.get("result"), None
-        return None, classify_response(status, payload)
-
-    def _checkout(self) -> _Connection:
-        while True:
-            with self._lock:
-                conn = self._idle.pop() if self._idle else None
-            if conn is None:
-                return self._connect()
-            if not conn.closed_by_peer():
-                return conn
-            conn.close()
-
-    def _checkin(self, conn: _Connection, keep: bool) -> None:
-        if keep:
-            with self._lock:
-                if len(self._idle) < self._pool_size:
-                    self._idle.append(conn)
-                    return
-        conn.close()
-
-    def _connect(self) -> _Connection:
-        connect_s, read_s = self._timeouts
-        sock = socket.create_connection((self._host, self._port), timeout=connect_s)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._https:
-                if self._tls is None:
-                    self._tls = ssl.create_default_context(cafile=certifi.where())
-                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
-            sock.settimeout(read_s)
-        except BaseException:
-            sock.close()
-            raise
-        return _Connection(sock)
+            return run_now(action(self.bot)), None
+        except CallFailed as exc:
+            return None, exc.result
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
-def read_response(rfile: BinaryIO) -> tuple[int, bytes, bool]:
-    """(status, body, whether the connection may be reused) of one HTTP/1.x answer."""
-    while True:
-        status, version, headers = _read_head(rfile)
-        if status >= 200:
-            break  # 1xx answers are interim: the real one follows
-    connection = headers.get(b"connection", b"").lower()
-    keep = connection != b"close" if version == b"HTTP/1.1" else connection == b"keep-alive"
-    if status in (204, 304):
-        return status, b"", keep
-    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-        return status, _read_chunked(rfile), keep
-    length = headers.get(b"content-length")
-    if length is None:  # the body runs until the server closes the connection
-        return status, _read_exactly(rfile, None), False
-    if not length.strip().isdigit():
-        raise BadResponse(f"Content-Length {length[:20]!r}")
-    return status, _read_exactly(rfile, int(length)), keep
-
-
-def _read_head(rfile: BinaryIO) -> tuple[int, bytes, dict[bytes, bytes]]:
-    line = rfile.readline(MAX_LINE + 1)
-    if not line:
-        raise ConnectionResetError("closed before answering")
-    version, _, rest = line.partition(b" ")
-    code = rest[:3]
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or len(line) > MAX_LINE:
-        raise BadResponse(f"status line {line[:40]!r}")
-    headers: dict[bytes, bytes] = {}
-    while True:
-        line = rfile.readline(MAX_LINE + 1)
-        if line in (b"\r\n", b"\n"):
-            return int(code), version, headers
-        name, colon, value = line.partition(b":")
-        if not colon or len(line) > MAX_LINE or len(headers) > 100:
-            raise BadResponse(f"header line {line[:40]!r}")
-        headers[name.strip().lower()] = value.strip()
-
-
-def _read_chunked(rfile: BinaryIO) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        size_line = rfile.readline(MAX_LINE + 1).split(b";", 1)[0].strip()
-        try:
-            size = int(size_line, 16)
-        except ValueError:
-            raise BadResponse(f"chunk size {size_line[:20]!r}") from None
-        if size == 0:
-            while rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY:
-            raise BadResponse("answer too large")
-        parts.append(_read_exactly(rfile, size))
-        if rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n"):
-            raise BadResponse("chunk without its line end")
-
-
-def _read_exactly(rfile: BinaryIO, size: int | None) -> bytes:
-    """`size` bytes, or (None) all until the connection closes; at most MAX_BODY."""
-    if size is not None and size > MAX_BODY:
-        raise BadResponse("answer too large")
-    data = rfile.read(MAX_BODY + 1 if size is None else size)
-    if size is None and len(data) > MAX_BODY:
-        raise BadResponse("answer too large")
-    if size is not None and len(data) < size:
-        raise ConnectionResetError("closed in the middle of the answer")
-    return data
+        self.request.close()
 
 
 def classify_response(status: int, payload: bytes) -> SendResult:

@@ -18,7 +18,6 @@ from adapters.graph import response_result
 from adapters.messenger import MessengerAdapter
 from adapters.sandbox.server import Sandbox
 from adapters.telegram import TelegramAdapter
-from adapters.telegram_send import bot_url
 from adapters.twilio_send import message_resource_result
 from adapters.whatsapp import WhatsAppAdapter
 from flows.messages import Attachment, Button, Reply
@@ -269,12 +268,6 @@ def test_connection_refused_means_not_sent_retry_later(channel: str) -> None:
     finally:
         adapter.close()
     assert isinstance(result, RetryLater), result
-
-
-def test_telegram_bot_url_is_built_as_ptb_builds_it() -> None:
-    assert bot_url(None, "1:T") == "https://api.telegram.org/bot1:T"
-    assert bot_url("http://127.0.0.1:8081/bot", "1:T") == "http://127.0.0.1:8081/bot1:T"
-    assert bot_url("http://proxy.test/tg/{token}/x", "1:T") == "http://proxy.test/tg/1:T/x"
 
 
 def test_telegram_gateway_error_without_a_json_body_is_retried(

@@ -1,30 +1,72 @@
-"""The Bot API client's own HTTP/1.1 handling, against scripted loopback servers: answers in
-every framing, kept-alive connections reused and dropped ones replaced, transport failures."""
+"""PTB's `Bot` over `PooledRequest`, against real loopback servers on free ports: what goes on
+the wire, every Bot method the adapter uses run without an event loop, answers in every
+framing (read by http.client), kept-alive connections reused and dropped ones replaced,
+transport failures and Telegram's error answers as the right `SendResult`."""
 
 from __future__ import annotations
 
-import io
+import asyncio
+import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+from telegram import Bot, InlineKeyboardMarkup, Message
 
-from adapters.base import RetryLater, Uncertain
+from adapters import telegram_send
+from adapters.base import Failed, RetryLater
 from adapters.telegram_send import (
     CONNECT_FAILED,
+    CONNECT_TIMEOUT,
     CONNECTION_LOST,
-    BadResponse,
-    BotApi,
-    read_response,
+    READ_TIMEOUT,
+    TelegramBot,
+    run_now,
 )
 
-OK = b'{"ok":true,"result":{"message_id":7}}'
+MESSAGE = {"message_id": 7, "date": 1_700_000_000, "chat": {"id": 5, "type": "private"}}
+OK = json.dumps({"ok": True, "result": MESSAGE}).encode()
 
 
 def answer(body: bytes = OK, *headers: str, status: str = "200 OK") -> bytes:
     head = "".join(f"{h}\r\n" for h in headers)
     return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
+
+
+def chunked(body: bytes = OK) -> bytes:
+    half = len(body) // 2
+    parts = b"".join(b"%x;x=1\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:]))
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + parts + b"0\r\n\r\n"
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """One request (head, then Content-Length bytes of body), or b"" once the peer closed;
+    whatever else arrives (a TLS hello) is returned as it came."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(65536)
+        if not more or not (data + more).startswith(b"POST"):
+            return data + more
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+         if line.lower().startswith(b"content-length:")),
+        0,
+    )  # fmt: skip
+    while len(body) < length:
+        more = conn.recv(65536)
+        if not more:
+            break
+        body += more
+    return head + b"\r\n\r\n" + body
 
 
 class Scripted:
@@ -57,7 +99,7 @@ class Scripted:
             with conn:
                 reply: bytes | None = b""
                 while self.script and reply is not None:
-                    request = conn.recv(65536)
+                    request = read_request(conn)
                     if not request:
                         break
                     self.requests.append(request)
@@ -90,156 +132,321 @@ def scripted() -> Iterator[Callable[..., Scripted]]:
 
 
 @pytest.fixture
-def api() -> Iterator[list[BotApi]]:
-    made: list[BotApi] = []
-    yield made
-    for client in made:
-        client.close()
+def bots() -> Iterator[Callable[..., TelegramBot]]:
+    made: list[TelegramBot] = []
+
+    def make(url: str, **timeouts: float) -> TelegramBot:
+        made.append(TelegramBot("1:T", url, **timeouts))
+        return made[-1]
+
+    yield make
+    for bot in made:
+        bot.close()
 
 
-def client(server: Scripted, made: list[BotApi], **kwargs: float) -> BotApi:
-    made.append(BotApi("1:T", server.url, **kwargs))
-    return made[-1]
+def send(bot: TelegramBot, text: str = "Hi") -> tuple[Any, Any]:
+    return bot.call(lambda b: b.send_message(5, text))
 
 
 def test_the_request_is_one_json_post_to_the_method(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer())
-    assert client(server, api).call("sendMessage", {"chat_id": 5, "text": "Zażółć ✓"}) == (
-        {"message_id": 7},
-        None,
+    keyboard = InlineKeyboardMarkup.de_json(
+        {"inline_keyboard": [[{"text": "M", "url": "https://x.test"}]]}
     )
+    message, failure = bots(server.url).call(
+        lambda b: b.send_message(5, "Zażółć ✓", reply_markup=keyboard)
+    )
+    assert failure is None and isinstance(message, Message) and message.message_id == 7
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
     assert head.startswith(b"POST /bot1:T/sendMessage HTTP/1.1\r\n")
     assert b"Content-Type: application/json" in head
-    assert body.decode() == '{"chat_id":5,"text":"Zażółć ✓"}'
+    assert b"User-Agent: python-telegram-bot" in head
+    # one JSON document: chat_id a number, the keyboard an object (not JSON in a string)
+    assert json.loads(body) == {
+        "chat_id": 5,
+        "text": "Zażółć ✓",
+        "reply_markup": {"inline_keyboard": [[{"text": "M", "url": "https://x.test"}]]},
+    }
+
+
+def test_the_bot_url_is_built_by_ptb(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(answer())
+    assert send(bots(server.url.removesuffix("/bot") + "/tg/{token}/x"))[1] is None
+    assert server.requests[0].startswith(b"POST /tg/1:T/x/sendMessage HTTP/1.1\r\n")
+
+
+TRUE = json.dumps({"ok": True, "result": True}).encode()
+METHODS: dict[str, tuple[Callable[[Bot], Any], bytes]] = {
+    "sendMessage": (lambda b: b.send_message(5, "Hi"), OK),
+    "sendPhoto": (lambda b: b.send_photo(5, "https://cdn.test/a.jpg"), OK),
+    "sendVideo": (lambda b: b.send_video(5, "https://cdn.test/a.mp4"), OK),
+    "sendAudio": (lambda b: b.send_audio(5, "https://cdn.test/a.mp3"), OK),
+    "sendDocument": (lambda b: b.send_document(5, "https://cdn.test/a.pdf"), OK),
+    "sendChatAction": (lambda b: b.send_chat_action(5, "typing"), TRUE),
+    "answerCallbackQuery": (lambda b: b.answer_callback_query("43", "Done"), TRUE),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_the_adapter_uses_runs_without_an_event_loop(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted], method: str
+) -> None:
+    action, body = METHODS[method]
+    server = scripted(answer(body))
+    result, failure = bots(server.url).call(action)
+    assert failure is None
+    assert result is True if body == TRUE else result.message_id == 7
+    assert server.requests[0].startswith(f"POST /bot1:T/{method} ".encode())
+
+
+def test_a_coroutine_that_suspends_is_refused_loudly() -> None:
+    async def needs_a_loop() -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="suspended"):
+        run_now(needs_a_loop())
 
 
 def test_a_kept_alive_connection_serves_the_next_call(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer(), answer(), answer())
-    bot = client(server, api)
+    bot = bots(server.url)
     for _ in range(3):
-        assert bot.call("sendMessage", {})[1] is None
+        assert send(bot)[1] is None
     assert server.connections == 1
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer(), answer(), close_after=True)
-    bot = client(server, api)
-    assert bot.call("sendMessage", {})[1] is None
+    bot = bots(server.url)
+    assert send(bot)[1] is None
     assert server.hung_up.wait(5)
-    assert bot.call("sendMessage", {})[1] is None  # not "connection lost": a new one is made
+    assert send(bot)[1] is None  # not "connection lost": a new one is made
     assert server.connections == 2
 
 
-def test_connection_close_is_honoured(api: list[BotApi], scripted: Callable[..., Scripted]) -> None:
-    server = scripted(answer(OK, "Connection: close"), answer())
-    bot = client(server, api)
-    assert bot.call("sendMessage", {})[1] is None
-    assert bot.call("sendMessage", {})[1] is None
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        (answer(), True),
+        (answer(OK, "Connection: close"), False),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(OK), OK), False),
+        (
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(OK), OK),
+            True,
+        ),
+        (chunked(), True),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + answer(), True),
+    ],
+    ids=["length", "close", "http10", "http10-keep-alive", "chunked", "continue"],
+)
+def test_answers_in_every_framing_are_read_and_reuse_is_right(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted], raw: bytes, kept: bool
+) -> None:
+    server = scripted(raw, answer())
+    bot = bots(server.url)
+    assert send(bot)[0].message_id == 7
+    assert send(bot)[1] is None
+    assert server.connections == (1 if kept else 2)
+
+
+def test_an_answer_read_until_the_server_closes(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(b"HTTP/1.1 200 OK\r\n\r\n" + OK, answer(), close_after=True)
+    bot = bots(server.url)
+    assert send(bot)[0].message_id == 7
+    assert send(bot)[1] is None
     assert server.connections == 2
+
+
+def test_many_threads_share_a_few_kept_alive_connections(bots: Callable[..., TelegramBot]) -> None:
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(OK)))
+            self.end_headers()
+            self.wfile.write(OK)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        bot = bots(f"http://127.0.0.1:{server.server_address[1]}/bot")
+        results: list[Any] = []
+
+        def work() -> None:
+            results.extend(send(bot)[1] for _ in range(25))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        bot.close()
+        server.shutdown()
+    assert results == [None] * 200
+    assert len(connections) <= 8
 
 
 def test_closed_without_an_answer_means_maybe_sent(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
-    assert client(scripted(None), api).call("sendMessage", {}) == (None, CONNECTION_LOST)
+    assert send(bots(scripted(None).url)) == (None, CONNECTION_LOST)
 
 
 def test_garbage_instead_of_http_means_maybe_sent(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(b"SSH-2.0-OpenSSH\r\n\r\n")
-    assert client(server, api).call("sendMessage", {}) == (None, CONNECTION_LOST)
+    assert send(bots(server.url)) == (None, CONNECTION_LOST)
+
+
+def test_an_answer_cut_short_is_a_dropped_connection(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nshort", close_after=True)
+    assert send(bots(server.url)) == (None, CONNECTION_LOST)
+
+
+def test_an_answer_too_large_is_refused(
+    bots: Callable[..., TelegramBot],
+    scripted: Callable[..., Scripted],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(telegram_send, "MAX_BODY", 10)
+    assert send(bots(scripted(answer()).url)) == (None, CONNECTION_LOST)
+
+
+def test_a_slow_answer_is_a_read_timeout(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(b"HTTP/1.1 200 OK\r\n")  # the head never ends
+    assert send(bots(server.url, read_s=0.2)) == (None, READ_TIMEOUT)
 
 
 def test_a_tls_handshake_that_fails_sends_nothing(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(b"HTTP/1.1 400 Bad Request\r\n\r\n")  # a plain HTTP server
-    bot = BotApi("1:T", server.url.replace("http:", "https:"), connect_s=2, read_s=2)
-    api.append(bot)
-    assert bot.call("sendMessage", {}) == (None, CONNECT_FAILED)
+    bot = bots(server.url.replace("http:", "https:"), connect_s=2, read_s=2)
+    assert send(bot) == (None, CONNECT_FAILED)
 
 
-def test_an_error_answer_is_classified_on_telegrams_code(
-    api: list[BotApi], scripted: Callable[..., Scripted]
+def test_a_certificate_not_signed_by_a_known_authority_is_refused(
+    bots: Callable[..., TelegramBot], tmp_path: Path
 ) -> None:
-    body = b'{"ok":false,"error_code":429,"description":"Too Many","parameters":{"retry_after":3}}'
-    server = scripted(answer(body, status="429 Too Many Requests"))
-    assert client(server, api).call("sendMessage", {}) == (
-        None,
-        RetryLater(3.0, "429", "flood control"),
-    )
+    """TLS is verified (against certifi's roots): a self-signed server gets no request."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    received: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    received.append(tls.recv(65536))
+            except (OSError, ssl.SSLError):
+                pass  # the client gave up in the handshake
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        bot = bots(f"https://localhost:{server.getsockname()[1]}/bot", connect_s=2, read_s=2)
+        assert send(bot) == (None, CONNECT_FAILED)
+        thread.join(5)
+    assert received == []
+
+
+def test_nothing_listening_sends_nothing(bots: Callable[..., TelegramBot]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again at once: nothing listens there
+    assert send(bots(f"http://127.0.0.1:{port}/bot")) == (None, CONNECT_FAILED)
+
+
+def test_a_connect_that_hangs_is_a_connect_timeout(bots: Callable[..., TelegramBot]) -> None:
+    """A listener whose accept queue is full drops new SYNs, so connect() waits."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        fillers = []
+        for _ in range(4):  # fill the accept queue (its length varies with the kernel)
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(server.getsockname())
+            fillers.append(filler)
+        try:
+            bot = bots(f"http://127.0.0.1:{server.getsockname()[1]}/bot", connect_s=0.3)
+            assert send(bot) == (None, CONNECT_TIMEOUT)
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def error(code: int, description: str, **parameters: object) -> bytes:
+    body: dict[str, object] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        ("429 Too Many Requests", error(429, "Too Many", retry_after=3), RetryLater(3.0, "429", "flood control")),
+        ("403 Forbidden", error(403, "Forbidden: bot was blocked by the user"), Failed("unreachable", "403", "Forbidden: bot was blocked by the user")),
+        ("401 Unauthorized", error(401, "Unauthorized"), Failed("config_error", "401", "invalid token: check TELEGRAM_BOT_TOKEN")),
+        ("404 Not Found", error(404, "Not Found"), Failed("config_error", "404", "invalid token: check TELEGRAM_BOT_TOKEN")),
+        ("400 Bad Request", error(400, "Bad Request: group chat was upgraded", migrate_to_chat_id=-100), Failed("permanent", "400", "group migrated to a supergroup")),
+        ("400 Bad Request", error(400, "Bad Request: chat not found"), Failed("permanent", "400", "Bad Request: chat not found")),
+        ("502 Bad Gateway", b"<html>Bad Gateway</html>", RetryLater(1.0, "502", "server error")),
+        ("500 Internal Server Error", error(500, "Internal"), RetryLater(1.0, "500", "Internal")),
+        ("200 OK", b"not json", Failed("permanent", "200", "")),
+        ("200 OK", error(400, "Bad Request: odd"), Failed("permanent", "400", "Bad Request: odd")),
+    ],
+    ids=["429", "403", "401", "404", "migrated", "400", "502-html", "500", "200-not-json", "200-not-ok"],
+)  # fmt: skip
+def test_an_error_answer_is_classified_on_telegrams_code(
+    bots: Callable[..., TelegramBot],
+    scripted: Callable[..., Scripted],
+    status: str,
+    body: bytes,
+    expected: object,
+) -> None:
+    server = scripted(answer(body, status=status), answer())
+    bot = bots(server.url)
+    assert send(bot) == (None, expected)
+    assert send(bot)[1] is None and server.connections == 1  # an error answer keeps it alive
 
 
 def test_a_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
-        BotApi("1:T", "ftp://example.test/bot")
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (answer(b"abc"), (200, b"abc", True)),
-        (answer(b"abc", "Connection: close"), (200, b"abc", False)),
-        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", (200, b"hi", False)),
-        (
-            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi",
-            (200, b"hi", True),
-        ),
-        (
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-            (200, b"abcde", True),
-        ),
-        (b"HTTP/1.1 200 OK\r\n\r\nuntil the end", (200, b"until the end", False)),
-        (b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"x"), (200, b"x", True)),
-        (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"", True)),
-    ],
-    ids=[
-        "length",
-        "close",
-        "http10",
-        "http10-keep-alive",
-        "chunked",
-        "to-close",
-        "continue",
-        "204",
-    ],
-)
-def test_answers_in_every_framing_are_read(raw: bytes, expected: tuple) -> None:
-    assert read_response(io.BytesIO(raw)) == expected
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"HTTP/2 200\r\n\r\n",
-        b"HTTP/1.1 OK\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
-    ],
-)
-def test_answers_we_cannot_read_are_refused(raw: bytes) -> None:
-    with pytest.raises(BadResponse):
-        read_response(io.BytesIO(raw))
-
-
-def test_an_answer_cut_short_is_a_dropped_connection() -> None:
-    with pytest.raises(ConnectionResetError):
-        read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"))
-
-
-def test_a_slow_answer_is_a_read_timeout(
-    api: list[BotApi], scripted: Callable[..., Scripted]
-) -> None:
-    server = scripted(b"HTTP/1.1 200 OK\r\n")  # the head never ends
-    result = client(server, api, read_s=0.2).call("sendMessage", {})
-    assert isinstance(result[1], Uncertain) and result[1].code == "read_timeout"
+        TelegramBot("1:T", "ftp://example.test/bot")
