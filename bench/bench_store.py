@@ -8,8 +8,24 @@ in Redis memory.
   conversation), which takes seconds; only the appends are timed.
 - `redis_bytes_per_idle_conversation`: 10,000 Telegram conversations each take one real turn
   (webhook parse, enqueue, claim, the bench flow's `/start` turn committed by the turn worker,
-  the reply claimed and marked sent), then `MEMORY USAGE` of every key of the store is summed
-  and divided by 10,000. Where the bytes go is printed beside it (per key kind).
+  the reply claimed and marked sent), then `MEMORY USAGE` (samples=0: exact) of every key of
+  the store is summed and divided by 10,000: the conversation's own keys, its platform id
+  lookup (`pid`) and the global indexes. This is the figure right after the turn. Where the
+  bytes go is printed beside it (per key kind: `hash` the counters and, when it fits, the
+  state; `h` history; `o` sent outbox; `e` events; `d` dedupe; `s` a state too long for the
+  hash; `pid`; `global` the indexes).
+  Left out of it: the analytics turn log, the stream `{analytics}:turns` (one entry per
+  processed message, trimmed to 35 days, read by reporters): a bounded time log, not state
+  a conversation keeps. It is `redis_analytics_bytes_per_turn`: the stream's MEMORY USAGE over
+  its entries (one per conversation here).
+- `redis_bytes_per_idle_conversation_after_expiry`: what stays once the short-lived keys have
+  expired. Measured for real on the same keys: every key with a TTL (the store sets one on the
+  sent outbox `o` and the events `e`, 3 days after the last send or turn, on `pid`, 3 days,
+  and on the dedupe hash `d`, 7 days) is given `PEXPIRE 1` ms, Redis removes them, and the
+  MEMORY USAGE of every key left is summed again (per kind beside it). The TTLs the store set
+  are printed as `redis_idle_conversation_expires_h_<kind>` (the longest per kind, hours).
+  Issue 5's "≤ 1,024 bytes per idle conversation" is met by this figure; the one right after
+  the turn is larger, until the sent outbox, the events and the dedupe entry expire.
 
 Prints `name: value unit` lines. Environment: BENCH_QUICK=1 (100,000 instead of 1,000,000
 messages, 2,000 conversations). Run: `make bench` or `.venv/bin/python bench/bench_store.py`.
@@ -29,6 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -122,8 +139,49 @@ def redis_appends(redis: Redis, messages: int) -> float:
         store.close()
 
 
-def idle_conversation_bytes(redis: Redis) -> tuple[float, dict[str, float]]:
-    """Bytes per conversation after one real turn each, and by key kind."""
+def kind_of(name: str) -> str:
+    if "{conv:" in name:  # a conversation's own keys, by suffix
+        return name.split("}", 1)[1].strip(":") or "hash"
+    if name.split(":")[1] == "pid":
+        return "pid"
+    return "analytics" if name.startswith("{analytics}") else "global"  # or the indexes
+
+
+def sizes(client: Any) -> Counter[str]:
+    """MEMORY USAGE of every key, summed by kind."""
+    kinds: Counter[str] = Counter()
+    for name in client.scan_iter(count=1000):
+        kinds[kind_of(name)] += client.memory_usage(name, samples=0) or 0
+    return kinds
+
+
+def expire_now(client: Any) -> dict[str, float]:
+    """Expire every key that has a TTL, for real; the longest TTL per kind, in hours."""
+    names = list(client.scan_iter(count=1000))
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.pttl(name)
+    ttls: dict[str, float] = {}
+    for name, ttl in zip(names, pipe.execute(), strict=True):
+        if ttl > 0:
+            kind = kind_of(name)
+            ttls[kind] = max(ttls.get(kind, 0.0), ttl / 3_600_000)
+            pipe.pexpire(name, 1)
+    pipe.execute()
+    time.sleep(0.05)
+    left = list(client.scan_iter(count=1000))  # SCAN deletes the expired keys it meets
+    for name in left:
+        pipe.pttl(name)
+    assert all(ttl == -1 for ttl in pipe.execute()), "a key with a TTL is still there"
+    assert client.dbsize() == len(left)
+    return ttls
+
+
+def idle_conversation_bytes(
+    redis: Redis,
+) -> tuple[dict[str, float], float, dict[str, float], dict[str, float]]:
+    """Bytes per conversation after one real turn each, by key kind; the turn log's bytes per
+    turn; the same by kind once the keys with a TTL have expired; those TTLs in hours."""
     import logging
 
     from adapters.base import WebhookRequest
@@ -164,19 +222,21 @@ def idle_conversation_bytes(redis: Redis) -> tuple[float, dict[str, float]]:
             for item in gw.store.claim_outbox(now, 30.0, 10):
                 gw.store.outbox_sent(item.id, str(100 + i), now)
         gw.store.queue_depth()  # flushes what the Redis store deferred
+        assert gw.analytics is not None
+        gw.analytics.flush()  # the turn records, to the stream
         client = gw.store._r  # type: ignore[attr-defined]
-        kinds: Counter[str] = Counter()
-        for name in client.scan_iter(count=1000):
-            size = client.memory_usage(name, samples=0) or 0
-            if "{conv:" in name:  # a conversation's own keys, by suffix
-                kind = name.split("}", 1)[1].strip(":") or "hash"
-            else:  # global: the platform id lookup, the indexes
-                kind = "pid" if name.split(":")[1] == "pid" else "global"
-            kinds[kind] += size
+        turns = client.xlen("{analytics}:turns")
+        assert turns == IDLE_CONVERSATIONS, turns
+        first = sizes(client)
+        per_turn = first.pop("analytics") / turns
+        ttls = expire_now(client)
+        after = sizes(client)
+        after.pop("analytics", None)
     finally:
         gw.close()
-    per = {k: v / IDLE_CONVERSATIONS for k, v in kinds.items()}
-    return sum(per.values()), per
+    per = {k: v / IDLE_CONVERSATIONS for k, v in first.items()}
+    stays = {k: v / IDLE_CONVERSATIONS for k, v in after.items()}
+    return per, per_turn, stays, ttls
 
 
 def main() -> None:
@@ -195,10 +255,17 @@ def main() -> None:
             red = {size: redis_appends(redis, n) for size, n in SIZES.items()}
             lines += [(f"redis_history_append_us_{s}", f"{v:.1f}", "us") for s, v in red.items()]
             lines.append(("redis_history_append_1m_vs_1k_ratio", ratio(red), "x"))
-            total, kinds = idle_conversation_bytes(redis)
-            lines.append(("redis_bytes_per_idle_conversation", f"{total:.0f}", "bytes"))
-            for kind, size in sorted(kinds.items(), key=lambda kv: -kv[1]):
-                lines.append((f"redis_bytes_per_idle_conversation_{kind}", f"{size:.0f}", "bytes"))
+            kinds, per_turn, stays, ttls = idle_conversation_bytes(redis)
+            for name, by_kind in (("", kinds), ("_after_expiry", stays)):
+                total = sum(by_kind.values())
+                lines.append((f"redis_bytes_per_idle_conversation{name}", f"{total:.0f}", "bytes"))
+                for kind, size in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+                    lines.append(
+                        (f"redis_bytes_per_idle_conversation{name}_{kind}", f"{size:.0f}", "bytes")
+                    )
+            for kind, hours in sorted(ttls.items()):
+                lines.append((f"redis_idle_conversation_expires_h_{kind}", f"{hours:.0f}", "h"))
+            lines.append(("redis_analytics_bytes_per_turn", f"{per_turn:.0f}", "bytes"))
         for name, value, unit in lines:
             print(f"{name}: {value} {unit}")
     finally:

@@ -22,7 +22,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.analytics.schema import SCHEMA
@@ -204,6 +204,52 @@ def _session(db: sqlite3.Connection, record: TurnRecord) -> int:
     return int(cursor.lastrowid or 0)
 
 
+# What `_apply` reads of an event: its type, and for these types these fields; keep the two in
+# step (`recorded` below, and so the Redis turn log, keep only this).
+READ_FIELDS: dict[str, tuple[str, ...]] = {
+    "NodeEntered": ("node",),
+    "GoalReached": ("goal",),
+    "HandoffRequested": (),
+    "ConversationEnded": (),
+    "ConversationStopped": (),
+    "Fallback": ("node", "text"),
+    "Rated": ("kind", "score"),
+}
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def recorded(record: TurnRecord) -> TurnRecord:
+    """`record` cut to what `_apply` reads: writing either records the same rows.
+
+    Events of other types go, and the fields it does not read (at, channel, i, misses...); a
+    fallback's text is normalised and cut one character past what becomes its phrase (so the
+    phrase comes out the same); of the call-link nodes only those entered; of a thread what
+    `_thread` stores, and its status.
+    """
+    events = []
+    for event in record.events:
+        names = READ_FIELDS.get(str(event.get("type")))
+        if names is None:
+            continue
+        kept = {"type": event["type"]} | {n: event[n] for n in names if n in event}
+        if "text" in kept:
+            kept["text"] = _normal(str(kept["text"]))[: PHRASE_MAX + 1]
+        events.append(kept)
+    entered = {str(e.get("node")) for e in events if e["type"] == "NodeEntered"}
+    thread = record.thread
+    if thread is not None:
+        thread = Thread(
+            thread.id, thread.conversation, thread.channel, thread.queue, "", thread.created_at,
+            status=thread.status, agent=thread.agent, claimed_at=thread.claimed_at,
+            first_response_at=thread.first_response_at, resolved_at=thread.resolved_at,
+            outcome=thread.outcome,
+        )  # fmt: skip
+    return replace(record, events=events, phone_nodes=record.phone_nodes & entered, thread=thread)
+
+
 def _apply(db: sqlite3.Connection, record: TurnRecord) -> None:
     session = _session(db, record)
     handoff = phone = ended = goal = 0
@@ -226,7 +272,7 @@ def _apply(db: sqlite3.Connection, record: TurnRecord) -> None:
         elif kind in ("ConversationEnded", "ConversationStopped"):
             ended = 1
         elif kind == "Fallback":
-            phrase = " ".join(str(event.get("text", "")).lower().split())[:PHRASE_MAX]
+            phrase = _normal(str(event.get("text", "")))[:PHRASE_MAX]
             if phrase:
                 db.execute(
                     "INSERT INTO a_fallback(session, at, node, channel, phrase) "

@@ -7,6 +7,9 @@ copies what is new into its own analytics SQLite (`ingest`), then reports from t
 reader keeps its own cursor (the last stream id it copied, stored in the same transaction as
 the rows), so any number of reporting hosts see everything, and a record that reaches the
 stream twice (a message processed on two hosts) is still counted once by `a_seen`.
+
+An entry holds what the recorder reads of a record (`recorder.recorded`), as a JSON array
+(see `encode`); the object form written before that is still read.
 """
 
 from __future__ import annotations
@@ -15,13 +18,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import redis
 
-from gateway.analytics.recorder import TurnRecord, analytics_path, connect, write_batch
-from gateway.inbox.codec import thread_from_json, thread_to_json
+from gateway.analytics.recorder import (
+    READ_FIELDS,
+    TurnRecord,
+    analytics_path,
+    connect,
+    recorded,
+    write_batch,
+)
+from gateway.inbox.codec import thread_from_json
+from gateway.inbox.model import Thread
 
 RETENTION_DAYS = 35.0  # a reporting host that is away longer than this misses the oldest
 READ_COUNT = 5000
@@ -34,17 +44,75 @@ def is_redis(url: str) -> bool:
     return url.startswith(("redis://", "rediss://"))
 
 
+# A thread's fields in an entry (what the recorder stores of it).
+THREAD = ("id", "conversation", "channel", "queue", "created_at", "status", "agent",
+          "claimed_at", "first_response_at", "resolved_at", "outcome")  # fmt: skip
+_DEFAULTS = (0, 1, 0, "bot", [], [], None)  # of the values after the events
+
+
 def encode(record: TurnRecord) -> str:
-    data: dict[str, Any] = asdict(record)
-    data["variants"] = [list(v) for v in record.variants]
-    data["phone_nodes"] = sorted(record.phone_nodes)
-    data["thread"] = thread_to_json(record.thread) if record.thread is not None else None
-    data["events"] = list(record.events)
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    """`recorded(record)` as [conversation, message_id, at, events, channel, shopper_turn,
+    fresh, mode, variants, phone_nodes, thread], the trailing ones at their default left out.
+
+    An event is [type, its READ_FIELDS...] (an object if one is missing), the channel 0
+    when it is the conversation key's prefix, the flags 0 or 1, the thread an array of THREAD.
+    """
+    r = recorded(record)
+    events: list[Any] = []
+    for event in r.events:
+        names = READ_FIELDS[event["type"]]
+        full = all(n in event for n in names)
+        events.append([event["type"], *(event[n] for n in names)] if full else event)
+    prefix = r.conversation.split(":", 1)[0]
+    values: list[Any] = [
+        r.conversation, r.message_id, r.at, events,
+        0 if r.channel == prefix else r.channel, int(r.shopper_turn), int(r.fresh), r.mode,
+        [list(v) for v in r.variants], sorted(r.phone_nodes),
+        None if r.thread is None else [getattr(r.thread, n) for n in THREAD],
+    ]  # fmt: skip
+    while len(values) > 4 and values[-1] == _DEFAULTS[len(values) - 5]:
+        values.pop()
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def decode(text: str) -> TurnRecord:
     data = json.loads(text)
+    if isinstance(data, dict):  # the object form, written before entries were arrays
+        return _decode_object(data)
+    conversation, message_id, at, raw_events, *rest = data
+    channel, shopper_turn, fresh, mode, variants, phones, thread = (
+        *rest, *_DEFAULTS[len(rest) :]
+    )  # fmt: skip
+    return TurnRecord(
+        conversation=conversation,
+        message_id=message_id,
+        channel=conversation.split(":", 1)[0] if channel == 0 else channel,
+        at=at,
+        events=[_event(e) for e in raw_events],
+        shopper_turn=bool(shopper_turn),
+        fresh=bool(fresh),
+        mode=mode,
+        variants=tuple((str(a), str(b)) for a, b in variants),
+        phone_nodes=frozenset(phones),
+        thread=None if thread is None else _thread(dict(zip(THREAD, thread, strict=False))),
+    )
+
+
+def _event(raw: list[Any] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    names = READ_FIELDS.get(raw[0], ())  # a type or field unknown here is left out
+    return {"type": raw[0], **dict(zip(names, raw[1:], strict=False))}
+
+
+def _thread(data: dict[str, Any]) -> Thread:
+    return Thread(
+        data.pop("id"), data.pop("conversation"), data.pop("channel"), data.pop("queue"), "",
+        data.pop("created_at"), **data,
+    )  # fmt: skip
+
+
+def _decode_object(data: dict[str, Any]) -> TurnRecord:
     data["variants"] = tuple((str(a), str(b)) for a, b in data.get("variants") or ())
     data["phone_nodes"] = frozenset(data.get("phone_nodes") or ())
     raw_thread = data.get("thread")

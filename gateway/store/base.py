@@ -225,7 +225,11 @@ class Store(Protocol):
         said is in the history); pending and dead ones always have it."""
 
     def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest `limit` event dicts recorded by commit_turn, oldest first, as given."""
+        """The latest `limit` event dicts recorded by commit_turn, oldest first, as given.
+
+        For tests and debugging; reports read the analytics, which record each message's
+        events once on their own. SQLite keeps them all; Redis keeps a conversation's latest
+        turns (EVENT_TURNS) while it is active, and they expire with its sent outbox."""
 
     # ---- operations ----
     def ping(self) -> bool: ...

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from gateway.store.base import DELIVERY_FAILED, DELIVERY_ORDER, delivery_rank
 
+# A hash keeps its compact listpack form while every value is at most this long (Redis's
+# default hash-max-listpack-value): a state that fits lives in the conversation's hash.
+INLINE_MAX = 64
+EVENT_TURNS = 100  # the latest turns whose events a conversation keeps (see Store.events)
+
 _RANKS = ",".join(
     f'["{s}"]={delivery_rank(s)}' for s in (*DELIVERY_ORDER, *sorted(DELIVERY_FAILED))
 )
@@ -111,20 +116,28 @@ if f[1] and tonumber(f[1]) > now then return {0, version(KEYS[1]), f[1]} end
 if f[2] and tonumber(f[2]) > now then return {0, version(KEYS[1]), f[2]} end
 local attempts = redis.call("HINCRBY", KEYS[1], "hn", 1)
 redis.call("HSET", KEYS[1], "lt", ARGV[3], "lu", ARGV[2], "lw", ARGV[4])
-local c = redis.call("HMGET", KEYS[1], "li", "u")
-local state = redis.call("GET", KEYS[3]) or ""
+local c = redis.call("HMGET", KEYS[1], "li", "u", "s")
+local state = c[3] or redis.call("GET", KEYS[3]) or ""
 return {1, bump(KEYS[1]), ARGV[2], head, attempts, state, c[1] or "0", c[2] or "0"}
 """
 
 # KEYS c q h o op e s; ARGV token now state last_inbound message_id events ttl_ms
 #   n_history, history..., n_outbox, (id, next_at, immutable)..., claim_now, lease_until
-#   (the last two "" unless the committing thread takes the due head item: hand_over_commits)
-COMMIT = """
+#   (events: the turn's event dicts as one JSON array, "" if none; the last two "" unless
+#   the committing thread takes the due head item: hand_over_commits)
+COMMIT = f"local INLINE_MAX, EVENT_TURNS = {INLINE_MAX}, {EVENT_TURNS}\n"
+COMMIT += """
 if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end
 local li = redis.call("HGET", KEYS[1], "li")
 if not li or tonumber(ARGV[4]) > tonumber(li) then li = ARGV[4] end
 redis.call("HSET", KEYS[1], "u", ARGV[2], "li", li)
-redis.call("SET", KEYS[7], ARGV[3])
+if #ARGV[3] <= INLINE_MAX then  -- a small state rides in the hash: one key less
+  redis.call("HSET", KEYS[1], "s", ARGV[3])
+  redis.call("DEL", KEYS[7])
+else
+  redis.call("SET", KEYS[7], ARGV[3])
+  redis.call("HDEL", KEYS[1], "s")
+end
 local i = 8
 local n = tonumber(ARGV[i])
 for k = 1, n do redis.call("RPUSH", KEYS[3], ARGV[i + k]) end
@@ -141,9 +154,12 @@ for k = 0, n - 1 do
     added[#added + 1] = id
   end
 end
--- Events once per message: a marker element "#<message id>" before the turn's events.
+-- Events once per message: a marker element "#<message id>" before the turn's events. Only
+-- the latest EVENT_TURNS turns are kept, and only while the conversation is active.
 if ARGV[6] ~= "" and not redis.call("LPOS", KEYS[6], "#" .. ARGV[5]) then
   redis.call("RPUSH", KEYS[6], "#" .. ARGV[5], ARGV[6])
+  redis.call("LTRIM", KEYS[6], -2 * EVENT_TURNS, -1)
+  redis.call("PEXPIRE", KEYS[6], ARGV[7])
 end
 redis.call("LPOP", KEYS[2])
 redis.call("HDEL", KEYS[1], "lt", "lu", "lw", "hn", "he")

@@ -5,21 +5,33 @@ all of them atomically (enqueue with dedupe, claim of the head, commit_turn, rel
 outbox step) and the conversation lives on one Cluster node:
 
     <p>:{conv:K}     hash of small values (so Redis keeps it a compact listpack): li last
-                     inbound, u updated, v version, oq outbox seq, od dead outbox items, and
-                     while a message is in flight its lease: lt token, lu lease_until, lw
-                     worker, hn attempts, ha available_at, he last error
-    <p>:{conv:K}:s   the ConversationState JSON (apart, so the hash above stays compact)
+                     inbound, u updated, v version, oq outbox seq, od dead outbox items, s the
+                     state when it fits (INLINE_MAX bytes, see below), and while a message is
+                     in flight its lease: lt token, lu lease_until, lw worker, hn attempts, ha
+                     available_at, he last error (cut to INLINE_MAX bytes)
+    <p>:{conv:K}:s   the state when it is longer than INLINE_MAX (one longer value would turn
+                     the hash above into a hashtable, several times larger, for good)
     <p>:{conv:K}:q   list of queued messages, oldest first: [arrived_at, id, inbound]
     <p>:{conv:K}:x   list of buried messages (for an operator)
     <p>:{conv:K}:d   hash message_id -> dedupe expiry; the key expires with the last message
-    <p>:{conv:K}:h   list of history lines; seq is the position (1-based), so pages are LRANGEs
+    <p>:{conv:K}:h   list of history lines; seq is the position (1-based), so pages are LRANGEs;
+                     a line is [at, who, text, data?] with the usual (direction, author) pairs
+                     as one digit and data's usual keys as one letter (see _line)
     <p>:{conv:K}:o   hash outbox id -> "<mutable JSON>\\n[channel, created_at]\\n<payload JSON>";
                      a sent item loses its payload line (what was said is in the history;
                      the payload was two thirds of an idle conversation's memory); the hash
                      expires when idle
     <p>:{conv:K}:op  zset of pending outbox ids by seq (the head is the first)
     <p>:{conv:K}:e   list "#<message id>", that turn's events, ...: LPOS finds a message
-                     already recorded, so a turn processed twice records its events once
+                     already recorded, so a turn processed twice records its events once; the
+                     latest EVENT_TURNS turns, and the list expires with the sent outbox: it
+                     is for tests and debugging while a retry can still come (the analytics
+                     turn log has every turn's events, counted once by message id)
+    <p>:pid:<id>     "<K>\\n<outbox id>" for delivery reports, expires after delivery_ttl_s
+
+What stays of an idle conversation once the sent outbox, its events and the dedupe hash have
+expired is the hash (with the state in it) and the history: about 560 bytes after the bench's
+`/start` turn (bench/bench_store.py).
 
 Which conversation has work is a global sorted set per queue, `<p>:{<p>:q}:ready` (inbound) and
 `<p>:{<p>:o}:due` (outbox), scored by when the conversation's head can next be taken: its
@@ -54,6 +66,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import redis
@@ -71,7 +84,7 @@ from gateway.store.base import (
     compact_json,
     delivery_rank,
 )
-from gateway.store.redis_lua import SCRIPTS
+from gateway.store.redis_lua import INLINE_MAX, SCRIPTS
 
 logger = logging.getLogger(__name__)
 CANDIDATES = 16  # conversations a claimer considers per round
@@ -81,13 +94,73 @@ ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox
 Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
 
 
+# History lines. The usual (direction, author) pairs are written as one digit and data's
+# usual keys as one letter: [at, who, text, data?]. Any other line is written in full,
+# [at, direction, author, text, data?], as every line was before (those are still read).
+_WHO = (("in", "shopper"), ("out", "bot"), ("system", "system"))
+_SHORT = {
+    "kind": "k", "message_id": "m", "name": "n", "buttons": "b", "payload": "p", "call": "c",
+    "attachments": "a", "location": "l", "agent": "g", "thread": "t",
+}  # fmt: skip
+_LONG = {short: long for long, short in _SHORT.items()}
+
+
 def _line(h: HistoryEntry) -> str:
     """One history line: a JSON array, the data left out when empty."""
+    pair = (h.direction, h.author)
+    if pair in _WHO and _LONG.keys().isdisjoint(h.data):  # no key that would read as short
+        data = {_SHORT.get(k, k): v for k, v in h.data.items()}
+        who = _WHO.index(pair)
+        return compact_json([h.at, who, h.text, data] if data else [h.at, who, h.text])
     return compact_json(
         [h.at, h.direction, h.author, h.text, h.data]
         if h.data
         else [h.at, h.direction, h.author, h.text]
     )
+
+
+def _entry(key: str, seq: int, line: str) -> HistoryEntry:
+    at, who, *rest = json.loads(line)
+    if isinstance(who, int):
+        (direction, author), (text, *data) = _WHO[who], rest
+        return HistoryEntry(
+            key, at, direction, author, text,
+            {_LONG.get(k, k): v for k, v in data[0].items()} if data else {}, seq,
+        )  # fmt: skip
+    author, text, *data = rest
+    return HistoryEntry(key, at, who, author, text, data[0] if data else {}, seq)
+
+
+# The state: a JSON array of these fields, the trailing ones at their default left out (the
+# often-set first). ConversationState.to_json()'s object form is still read, and is written
+# if the state has a field this list does not know yet.
+_STATE = ("node", "mode", "version", "turns", "vars", "variants", "misses", "retries",
+          "queue", "resume")  # fmt: skip
+_STATE_DEFAULTS = {
+    f.name: f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+    for f in fields(ConversationState)
+}
+_STATE_OTHER = tuple(name for name in _STATE_DEFAULTS if name not in _STATE)
+
+
+def _state_out(state: ConversationState) -> str:
+    if any(getattr(state, n) != _STATE_DEFAULTS[n] for n in _STATE_OTHER):
+        return state.to_json()
+    values = [getattr(state, n) for n in _STATE]
+    while values and values[-1] == _STATE_DEFAULTS[_STATE[len(values) - 1]]:
+        values.pop()
+    if len(values) > _STATE.index("variants"):
+        values[_STATE.index("variants")] = [list(v) for v in state.variants]
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _state_in(text: str | None) -> ConversationState:
+    if not text or not text.startswith("["):
+        return ConversationState.from_json(text)
+    data = dict(zip(_STATE, json.loads(text), strict=False))
+    if "variants" in data:
+        data["variants"] = tuple((str(a), str(b)) for a, b in data["variants"])
+    return ConversationState(**data)
 
 
 def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
@@ -116,7 +189,7 @@ def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
 
 def _conversation(key: str, state: str | None, last_inbound: Any, updated: Any) -> Conversation:
     return Conversation(
-        key, ConversationState.from_json(state), float(last_inbound or 0.0),
+        key, _state_in(state), float(last_inbound or 0.0),
         float(updated or 0.0),
     )  # fmt: skip
 
@@ -165,8 +238,9 @@ class RedisStore:
         outbox_ttl_s: float = 3 * 86_400.0,
         delivery_ttl_s: float = 3 * 86_400.0,
     ) -> None:
-        """`outbox_ttl_s`: how long a conversation's sent outbox stays after its last send;
-        `delivery_ttl_s`: how long a platform id still finds its item for delivery reports."""
+        """`outbox_ttl_s`: how long a conversation's sent outbox stays after its last send,
+        and its recent events after its last turn that had some; `delivery_ttl_s`: how long a
+        platform id still finds its item for delivery reports."""
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"Redis key prefix {prefix!r} must be non-empty and free of braces")
         self.prefix = prefix
@@ -305,13 +379,14 @@ class RedisStore:
         check_same_conversation(key, history)
         check_same_conversation(key, outbox)
         self._claimed.conversation = None  # load() reads the store again after a commit
+        last_inbound = claim.inbound.timestamp or now
         args: list[Any] = [
             claim.token,
             now,
-            state.to_json(),
-            claim.inbound.timestamp or now,
+            _state_out(state),
+            int(last_inbound) if last_inbound == int(last_inbound) else last_inbound,
             claim.inbound.message_id,
-            compact_json([now, list(events)]) if events else "",
+            compact_json(list(events)) if events else "",
             self._outbox_ttl_ms,
             len(history),
         ]
@@ -358,6 +433,9 @@ class RedisStore:
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         key = claim.conversation
         self._claimed.conversation = None
+        # Cut so that the hash stays a compact listpack (one longer value makes it a hashtable
+        # for good); the worker logs the whole failure.
+        error = error.encode()[:INLINE_MAX].decode("utf-8", "ignore")
         result = self._run("release", [self._k(key)], [claim.token, retry_at, error])
         if result[0]:
             self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
@@ -391,11 +469,11 @@ class RedisStore:
             read, at = claimed
             if read.key == key and time.monotonic() - at < CLAIM_READ_S:
                 return read
-        pipe = self._r.pipeline(transaction=False)
+        pipe = self._r.pipeline(transaction=True)  # a commit may move the state in between
+        pipe.hmget(self._k(key), "li", "u", "s")
         pipe.get(self._k(key, ":s"))
-        pipe.hmget(self._k(key), "li", "u")
-        state, (last_inbound, updated) = pipe.execute()
-        return _conversation(key, state, last_inbound, updated)
+        (last_inbound, updated, inline), apart = pipe.execute()
+        return _conversation(key, inline or apart, last_inbound, updated)
 
     def history(
         self, key: str, before_seq: int | None = None, limit: int = 50
@@ -404,11 +482,7 @@ class RedisStore:
             return []
         before = "" if before_seq is None else before_seq
         first, *lines = self._run("history", [self._k(key, ":h")], [before, limit])
-        out = []
-        for seq, line in enumerate(lines, start=int(first)):
-            at, direction, author, text, *data = json.loads(line)
-            out.append(HistoryEntry(key, at, direction, author, text, data[0] if data else {}, seq))
-        return out
+        return [_entry(key, seq, line) for seq, line in enumerate(lines, start=int(first))]
 
     def append_history(self, entries: Sequence[HistoryEntry]) -> None:
         by_key: dict[str, list[str]] = {}
@@ -533,7 +607,8 @@ class RedisStore:
         # The list is [marker, turn, marker, turn...]; the last `limit` turns hold enough events.
         lines = self._r.lrange(self._k(key, ":e"), -2 * limit, -1)
         turns = [json.loads(line) for line in lines if not line.startswith("#")]
-        return [event for _at, events in turns for event in events][-limit:]
+        # A turn is its list of events, or [at, events] as written before the events expired.
+        return [e for t in turns for e in (t if isinstance(t[0], dict) else t[1])][-limit:]
 
     # ---- operations ----
 

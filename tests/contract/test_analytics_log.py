@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from gateway.analytics.recorder import Analytics, TurnRecord, connect
+from gateway.analytics.recorder import Analytics, TurnRecord, connect, recorded, write_batch
 from gateway.analytics.turn_log import RedisTurnLog, decode, encode
 from gateway.inbox.model import Thread
 
@@ -28,12 +28,79 @@ def sessions(db_path: Path) -> tuple[int, int]:
         db.close()
 
 
-def test_a_record_survives_the_trip_exactly() -> None:
+def tables(db_path: Path) -> dict[str, list[tuple[object, ...]]]:
+    db = connect(str(db_path))
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {n: sorted(db.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
+    finally:
+        db.close()
+
+
+EVERY_KIND = [
+    {"type": "VariantAssigned", "experiment": "exp", "variant": "bot", "node": "start"},
+    {"type": "NodeEntered", "node": "cc", "at": 5.0, "channel": "telegram", "i": 0},
+    {"type": "IntentMatched", "intent": "track", "node": "menu"},
+    {"type": "Fallback", "node": "menu", "misses": 2,
+     "text": "  Where IS my\n order " + "ÄÖ " * 80},  # normalised, cut past the 120 kept
+    {"type": "Fallback", "node": "menu", "misses": 1, "text": "x" * 119 + " tail"},
+    {"type": "CallMade", "node": "track", "method": "GET", "url": "https://shop/o/1",
+     "status": 200, "ok": True},
+    {"type": "GoalReached", "goal": "resolved", "node": "done"},
+    {"type": "HandoffRequested", "queue": "orders", "reason": "asked", "node": "h"},
+    {"type": "Rated", "kind": "csat", "score": 4, "node": "csat"},
+    {"type": "Rated", "kind": "nps", "score": 9, "node": "nps"},
+    {"type": "ConversationEnded", "node": "bye"},
+]  # fmt: skip
+
+
+def test_an_entry_keeps_what_the_recorder_reads(tmp_path: Path) -> None:
     thread = Thread("t1", "telegram:1", "telegram", "support", "asked", 1.5, agent="ann",
-                    claimed_at=2.25, resolved_at=9.0, outcome="solved",
+                    claimed_at=2.25, resolved_at=9.0, outcome="solved", status="resolved",
                     variants=(("exp", "bot"),), vars={"order": "A1234"})  # fmt: skip
-    original = record("1", 0, thread=thread, shopper_turn=False, mode="handoff")
-    assert decode(encode(original)) == original
+    turns = [
+        TurnRecord("telegram:1", "m0", "telegram", 1_795_000_000.5, EVERY_KIND, fresh=True,
+                   variants=(("exp", "bot"),), phone_nodes=frozenset({"cc", "other"})),
+        TurnRecord("telegram:1", "m1", "telegram", 1_795_000_001.0, [], shopper_turn=False,
+                   mode="handoff", thread=thread),
+        TurnRecord("whatsapp:+1", "m2", "sms", 1_795_000_002.0, EVENTS),  # not the key's prefix
+    ]  # fmt: skip
+    for turn in turns:
+        assert decode(encode(turn)) == recorded(turn)
+    # What the stream gives back records exactly what the record itself records.
+    for name, batch in (("direct", turns), ("trip", [decode(encode(t)) for t in turns])):
+        db = connect(str(tmp_path / f"{name}.db"))
+        write_batch(db, batch)
+        db.close()
+    assert tables(tmp_path / "direct.db") == tables(tmp_path / "trip.db")
+    kept = decode(encode(turns[0]))
+    assert [e["type"] for e in kept.events] == [
+        "NodeEntered", "Fallback", "Fallback", "GoalReached", "HandoffRequested", "Rated",
+        "Rated", "ConversationEnded",
+    ]  # fmt: skip
+    assert kept.phone_nodes == {"cc"}  # of the call-link nodes, the one entered
+    resolved = decode(encode(turns[1])).thread
+    assert resolved is not None and resolved.vars == {}  # what the bot collected stays out
+    assert (resolved.status, resolved.agent, resolved.resolved_at) == ("resolved", "ann", 9.0)
+    phrases = [r[-1] for r in tables(tmp_path / "trip.db")["a_fallback"]]
+    assert "where is my order äö äö" in " ".join(phrases) and "x" * 119 + " " in phrases
+
+
+def test_an_ordinary_turn_is_a_short_entry_and_the_object_form_is_still_read() -> None:
+    turn = record("7000000000", 1)
+    assert encode(turn) == (
+        '["telegram:7000000000","m1",1795000001.0,[["NodeEntered","menu"],'
+        '["GoalReached","resolved"],["Fallback","menu","¿dónde está mi pedido? 📦"]],'
+        '0,1,0,"bot",[["exp","bot"]]]'
+    )
+    old = (
+        '{"conversation":"telegram:7000000000","message_id":"m1","channel":"telegram",'
+        '"at":1795000001.0,"events":[{"type":"NodeEntered","node":"menu"},'
+        '{"type":"GoalReached","goal":"resolved"},{"type":"Fallback","node":"menu",'
+        '"text":"¿dónde está mi pedido? 📦"}],"shopper_turn":true,"fresh":false,'
+        '"mode":"bot","variants":[["exp","bot"]],"phone_nodes":["cc"],"thread":null}'
+    )
+    assert decode(old) == turn
 
 
 def test_two_hosts_one_stream_every_reporter_sees_all_once(redis_url: str, tmp_path: Path) -> None:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 from redis.crc import key_slot
 
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
 from gateway.store.base import HistoryEntry, OutboxItem
-from gateway.store.redis_store import RedisStore
+from gateway.store.redis_lua import EVENT_TURNS
+from gateway.store.redis_store import RedisStore, _state_in, _state_out
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
 
 
@@ -22,12 +23,15 @@ def rstore(redis_url: str) -> Iterator[RedisStore]:
     try:
         yield store
     finally:
-        store.close()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{store.prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        drop(store)
+
+
+def drop(store: RedisStore) -> None:
+    """Close the store and delete its keys."""
+    keys = list(store._r.scan_iter(match=f"{store.prefix}:*"))
+    if keys:
+        store._r.delete(*keys)
+    store.close()
 
 
 def conversation_keys(store: RedisStore, conv_key: str) -> list[str]:
@@ -79,8 +83,11 @@ def test_scripts_are_loaded_again_after_a_script_flush(rstore: RedisStore) -> No
     assert rstore.outbox_items(key("c1"))[0].status == "sent"
 
 
-def test_an_idle_conversation_costs_under_1kb_besides_what_was_said(rstore: RedisStore) -> None:
-    """After one ordinary turn, fully sent: state, history, outbox, events, dedupe."""
+def test_an_idle_conversation_keeps_under_1kb_once_its_short_lived_keys_expire(
+    rstore: RedisStore,
+) -> None:
+    """After one ordinary turn, fully sent: what stays (counters, state, history) is under
+    1 KiB; the sent outbox, the events and the dedupe hash expire on their own."""
     message = Inbound(
         channel="whatsapp",
         conversation="+4915112345678",
@@ -149,21 +156,101 @@ def test_an_idle_conversation_costs_under_1kb_besides_what_was_said(rstore: Redi
     assert rstore.queue_depth() == 0  # also flushes what was deferred
 
     sizes = {k: rstore._r.memory_usage(k, samples=0) for k in conversation_keys(rstore, conv)}
-    logs = {k: n for k, n in sizes.items() if k.endswith((":h", ":o", ":e"))}
-    fixed = sum(sizes.values()) - sum(logs.values())
-    print(
-        f"idle conversation: {fixed} bytes fixed + {sum(logs.values())} of history, outbox "
-        f"and events, in {len(sizes)} keys: {sizes}"
-    )
-    # The fixed part (state, counters, dedupe) is what every idle conversation costs; the
-    # history, sent outbox items (which expire) and events grow with what was said.
-    assert fixed <= 1024, sizes
-    assert sum(sizes.values()) <= 2304, sizes
+    ttls = {k[k.index("}") + 1 :]: rstore._r.pttl(k) for k in sizes}
+    assert ttls == {"": -1, ":h": -1, ":o": ttls[":o"], ":e": ttls[":e"], ":d": ttls[":d"]}
+    assert 0 < ttls[":o"] <= 3 * 86_400_000 and 0 < ttls[":e"] <= 3 * 86_400_000
+    assert 6 * 86_400_000 < ttls[":d"] <= 7 * 86_400_000
+    stays = sum(n for k, n in sizes.items() if ttls[k[k.index("}") + 1 :]] == -1)
+    print(f"idle conversation: {stays} bytes stay, {sum(sizes.values())} at first: {sizes}")
+    assert stays <= 1024, sizes
+    assert sum(sizes.values()) <= 2048, sizes
+    assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"  # the state rides in it
     # Nothing of it is left in the global indexes.
     assert rstore._r.zscore(rstore._ready_keys[0], conv) is None
     assert rstore._r.zscore(rstore._due_keys[0], conv) is None
     assert not rstore._r.hexists(rstore._ready_keys[1], conv)
     assert rstore._r.hlen(rstore._oconv) == 0
+
+
+def test_events_expire_with_the_sent_outbox_and_the_rest_stays(redis_url: str) -> None:
+    store = RedisStore(redis_url, prefix=f"t{uuid.uuid4().hex[:12]}", outbox_ttl_s=0.2)
+    try:
+        run_turn(store, "c1", 0, T0)
+        assert store.events(key("c1"))
+        (item,) = store.claim_outbox(T0, LEASE, 5)
+        store.outbox_sent(item.id, None, T0)
+        time.sleep(0.4)
+        assert store.events(key("c1")) == [] and store.outbox_items(key("c1")) == []
+        assert [h.text for h in store.history(key("c1"))] == ["m0", "echo m0"]
+        assert store.load(key("c1")).state.node == "after-m0"
+        assert [k[k.index("}") + 1 :] for k in conversation_keys(store, key("c1"))] == [
+            "",
+            ":d",
+            ":h",
+        ]
+    finally:
+        drop(store)
+
+
+def test_events_keep_the_latest_turns(rstore: RedisStore) -> None:
+    for n in range(EVENT_TURNS + 5):
+        run_turn(rstore, "c1", n, T0 + n, replies=0)
+    assert rstore._r.llen(rstore._k(key("c1"), ":e")) == 2 * EVENT_TURNS
+    events = rstore.events(key("c1"), limit=EVENT_TURNS + 5)
+    assert len(events) == EVENT_TURNS and events[0]["at"] == T0 + 5
+
+
+def test_a_large_state_lives_apart_and_the_hash_stays_compact(rstore: RedisStore) -> None:
+    conv = key("c1")
+    big = ConversationState(node="ask", mode="bot", vars={"note": "x" * 200}, turns=1)
+    small = ConversationState(node="menu", mode="bot", turns=2)
+    for n, state in enumerate([small, big, small, big]):
+        assert rstore.enqueue(inbound("c1", n), T0 + n, TTL)
+        claim = rstore.claim("w", T0 + n, LEASE)
+        assert claim is not None and commit(rstore, claim, T0 + n, state=state)
+        assert rstore.load(conv).state == state
+        assert rstore._r.exists(rstore._k(conv, ":s")) == (state is big)
+        assert rstore._r.hexists(rstore._k(conv), "s") == (state is small)
+        assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"
+    assert rstore.enqueue(inbound("c1", 9), T0 + 9, TTL)
+    claim = rstore.claim("w", T0 + 9, LEASE)  # the claim reads it too
+    assert claim is not None and rstore.load(conv).state == big
+    rstore.release(claim, T0 + 10, "x" * 500)  # a long error is cut, for the same reason
+    assert len(rstore._r.hget(rstore._k(conv), "he")) == 64
+    assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"
+
+
+def test_state_and_history_written_in_the_old_forms_are_still_read(rstore: RedisStore) -> None:
+    conv = key("c1")
+    state = ConversationState(node="ask", mode="bot", vars={"n": 1}, variants=(("e", "b"),))
+    rstore._r.set(rstore._k(conv, ":s"), state.to_json())
+    old = ['[1700000000.5,"in","shopper","hi",{"kind":"text","message_id":"7"}]',
+           '[1700000001.25,"out","bot","Hello"]']  # fmt: skip
+    rstore._r.rpush(rstore._k(conv, ":h"), *old)
+    rstore._r.rpush(rstore._k(conv, ":e"), "#7", '[1700000000.5,[{"type":"NodeEntered"}]]')
+    assert rstore.load(conv).state == state
+    assert [(h.seq, h.at, h.direction, h.author, h.text, h.data) for h in rstore.history(conv)] == [
+        (1, 1_700_000_000.5, "in", "shopper", "hi", {"kind": "text", "message_id": "7"}),
+        (2, 1_700_000_001.25, "out", "bot", "Hello", {}),
+    ]
+    assert rstore.events(conv) == [{"type": "NodeEntered"}]
+    assert rstore.enqueue(inbound("c1", 0), T0, TTL)
+    claim = rstore.claim("w", T0, LEASE)
+    assert claim is not None and rstore.load(conv).state == state
+    assert commit(rstore, claim, T0, state=state)  # the next commit moves it into the hash
+    assert not rstore._r.exists(rstore._k(conv, ":s")) and rstore.load(conv).state == state
+    assert [h.text for h in rstore.history(conv)] == ["hi", "Hello", "m0", "echo m0"]
+
+
+def test_every_state_field_has_its_place_in_the_compact_form() -> None:
+    state = ConversationState(node="a", mode="handoff", vars={"k": [1, "ü"]}, misses=1,
+                              retries=2, variants=(("e", "b"),), version="v1", turns=3,
+                              queue="q", resume="r")  # fmt: skip
+    text = _state_out(state)
+    assert text.startswith("[") and _state_in(text) == state
+    assert _state_out(ConversationState(node="menu", mode="bot", version="33e2927e591f",
+                                        turns=1)) == '["menu","bot","33e2927e591f",1]'  # fmt: skip
+    assert _state_in(_state_out(ConversationState())) == ConversationState()
 
 
 def test_commit_of_an_unclaimed_turn_is_refused(rstore: RedisStore) -> None:

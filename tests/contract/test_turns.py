@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from flows.state import ConversationState
@@ -155,3 +157,24 @@ def test_append_history_numbers_each_conversation_on_its_own(store: Store) -> No
     ]
     assert [h.seq for h in store.history(key("c2"))] == [1]
     assert store.load(key("c2")).state == ConversationState()
+
+
+def test_history_gives_back_every_line_as_written(store: Store) -> None:
+    """Whatever shape a line has (the Redis store writes the usual ones shorter)."""
+    conv = key("c1")
+    lines = [
+        HistoryEntry(conv, T0 + 0.123456789, "in", "shopper", "hi 👋",
+                     {"kind": "text", "message_id": "m1", "name": "Ann", "payload": "P",
+                      "location": [52.5, 13.4], "attachments": [{"kind": "image"}]}),
+        HistoryEntry(conv, T0 + 1, "out", "bot", "Pick one", {"buttons": ["A", "B"], "x": 1}),
+        HistoryEntry(conv, T0 + 2, "out", "bot", "", {"call": "tel:+1", "k": "short name"}),
+        HistoryEntry(conv, T0 + 3, "out", "Dana (demo)", "Hello", {"agent": "dana"}),
+        HistoryEntry(conv, T0 + 4, "note", "Dana (demo)", "called", {}),
+        HistoryEntry(conv, T0 + 5, "system", "system", "resolved", {"thread": "t1"}),
+        HistoryEntry(conv, T0 + 6, "in", "bot", "odd pair", {"kind": "text"}),
+        HistoryEntry(conv, T0 + 7, "in", "shopper", "", {}),
+    ]  # fmt: skip
+    store.append_history(lines)
+    got = store.history(conv)
+    assert [h.seq for h in got] == list(range(1, len(lines) + 1))
+    assert [replace(h, seq=0) for h in got] == lines
