@@ -13,13 +13,14 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot
 from telegram.constants import ChatAction, InlineKeyboardButtonLimit, MessageLimit
+from telegram.warnings import PTBUserWarning
 
 from adapters.base import (
     HttpReply,
@@ -46,8 +47,11 @@ ROW_TITLE_MAX = 12  # short titles share a row, up to three per row
 URL_SCHEMES = ("https://", "http://", "tg://")  # tel: is refused for inline URL buttons
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")  # setWebhook secret_token
 MEDIA_METHODS = {"image": "sendPhoto", "video": "sendVideo", "audio": "sendAudio"}
-MEDIA_SENDERS = {"sendPhoto": Bot.send_photo, "sendVideo": Bot.send_video,
-                 "sendAudio": Bot.send_audio, "sendDocument": Bot.send_document}  # fmt: skip
+MEDIA_FIELDS = {"sendPhoto": "photo", "sendVideo": "video", "sendAudio": "audio",
+                "sendDocument": "document"}  # fmt: skip
+# We call sendMessage & co. through `do_api_request` on purpose (see `_send`); PTB would warn
+# about that on every call.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.send", category=PTBUserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +131,11 @@ class TelegramAdapter:
     # ---- send ----
 
     def send(self, out: Outgoing) -> SendResult:
-        message, failure = self._bot.call(lambda bot: _send(bot, int(out.to), out.payload))
+        result, failure = self._bot.call(lambda bot: _send(bot, int(out.to), out.payload))
         if failure is not None:
             return failure
-        return Sent(str(message.message_id if message else ""))
+        message_id = result.get("message_id", "") if isinstance(result, dict) else ""
+        return Sent(str(message_id))
 
     def typing(self, to: str) -> SendResult | None:
         """sendChatAction typing: shown for 5 s or until the next message."""
@@ -189,17 +194,15 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def _send(bot: Bot, chat_id: int, p: dict[str, Any]) -> Coroutine[Any, Any, Message]:
-    """PTB's call for one rendered payload (a keyboard goes back through PTB's own type)."""
+def _send(bot: Bot, chat_id: int, p: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+    """PTB's generic `do_api_request` for one rendered payload: PTB builds, sends and checks
+    the call, and hands back the raw result. The typed methods (`send_message`...) would also
+    turn every answer into a `Message` and the keyboard into PTB objects and back (~500 µs a
+    send, more than our whole turn's engine step), only for us to read `message_id`."""
     if p["method"] == "sendMessage":
-        markup = p.get("reply_markup")
-        keyboard = _markup(_json(markup)) if markup else None
-        return bot.send_message(chat_id, p["text"], reply_markup=keyboard)
-    return MEDIA_SENDERS[p["method"]](bot, chat_id, p["url"])
-
-
-@lru_cache(maxsize=1024)
-def _markup(markup_json: str) -> InlineKeyboardMarkup:
-    """The same menus go out again and again: PTB's frozen (so shareable) keyboard object is
-    built once per distinct keyboard instead of at every send (~90 µs of de_json each)."""
-    return InlineKeyboardMarkup.de_json(json.loads(markup_json))
+        kwargs: dict[str, Any] = {"chat_id": chat_id, "text": p["text"]}
+        if p.get("reply_markup"):
+            kwargs["reply_markup"] = p["reply_markup"]
+    else:
+        kwargs = {"chat_id": chat_id, MEDIA_FIELDS[p["method"]]: p["url"]}
+    return bot.do_api_request(p["method"], kwargs)

@@ -7,8 +7,10 @@ only the client's CPU is counted. Variants are interleaved over rounds; figures 
 - `tg_send_pooled_request_us`: `PooledRequest.blocking`, our transport alone (pool, idle check).
 - `tg_send_ptb_bot_us`: `Bot.send_message` through `TelegramBot.call` (PTB builds the request,
   parses the answer into a `Message`), no event loop.
+- `tg_send_ptb_api_request_us`: `Bot.do_api_request("sendMessage", ...)` with the keyboard as
+  a plain dict: PTB builds, sends and checks the call, and returns the raw result.
 - `tg_send_adapter_us`: `TelegramAdapter.send` of a rendered reply with a three-button keyboard
-  (adds `InlineKeyboardMarkup.de_json`).
+  (it sends through `do_api_request`, as above).
 
 Prints `name: value unit` lines. Environment: BENCH_QUICK=1 (fewer calls), BENCH_TG_CALLS.
 Run: `make bench` or `.venv/bin/python bench/bench_tg_send.py`.
@@ -96,6 +98,15 @@ def main() -> None:
             assert failure is None
             return message
 
+        markup = {"inline_keyboard": [[{"text": t, "callback_data": t.upper()}
+                                       for t in ("Track", "Returns", "Person")]]}  # fmt: skip
+
+        def ptb_raw() -> object:
+            kwargs = {"chat_id": 5, "text": "Hi Ann! How can I help?", "reply_markup": markup}
+            result, failure = bot.call(lambda b: b.do_api_request("sendMessage", kwargs))
+            assert failure is None
+            return result
+
         adapter = TelegramAdapter(TelegramConfig(TOKEN, "bench-secret", base))
         buttons = tuple(Button(t, t.upper()) for t in ("Track", "Returns", "Person"))
         (out,) = adapter.render(Reply("Hi Ann! How can I help?", buttons=buttons), "5")
@@ -107,6 +118,7 @@ def main() -> None:
             "http_client": http_client,
             "pooled_request": pooled,
             "ptb_bot": ptb,
+            "ptb_api_request": ptb_raw,
             "adapter": adapter_send,
         }
         figures: dict[str, list[float]] = {name: [] for name in variants}
