@@ -7,23 +7,27 @@ from __future__ import annotations
 import sqlite3
 import time
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, current_app, g, jsonify, render_template, request
 
-from gateway.analytics.charts import columns_chart, funnel_chart, rate_chart
-from gateway.analytics.render import as_json
-from gateway.analytics.report import ALL, Report, build_report
 from gateway.analytics.turn_log import open_report_db
 from gateway.context import Gateway
 from gateway.inbox.auth import login_required
 from gateway.inbox.web import _inbox, bp
+
+if TYPE_CHECKING:
+    from gateway.analytics.report import Report
 
 ADMINS = ("admin",)
 CHARTS = (("conversion", "Conversion"), ("containment", "Containment"), ("csat", "CSAT (4-5)"))
 
 
 def _report() -> Report:
+    """Built per request. The statistics stack (statsmodels, scipy, pandas) is imported on the
+    first report, not when a gateway process starts: webhooks and workers never need it."""
+    from gateway.analytics.report import build_report
+
     gw: Gateway = current_app.extensions["gateway"]
     flow = gw.flows.flow
     since_text = request.args.get("since", "").strip()
@@ -51,6 +55,9 @@ def _report() -> Report:
 @bp.get("/admin/report")
 @login_required(_inbox, roles=ADMINS)
 def report_page() -> Any:
+    from gateway.analytics.charts import columns_chart, funnel_chart, rate_chart
+    from gateway.analytics.report import ALL
+
     report = _report()
     experiments = []
     for exp in report.experiments:
@@ -78,6 +85,8 @@ def report_page() -> Any:
 @bp.get("/api/report")
 @login_required(_inbox, api=True, roles=ADMINS)
 def report_api() -> Any:
+    from gateway.analytics.render import as_json
+
     return current_app.response_class(as_json(_report()), mimetype="application/json")
 
 
