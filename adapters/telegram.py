@@ -135,7 +135,8 @@ class TelegramAdapter:
         if failure is not None:
             return failure
         message_id = result.get("message_id", "") if isinstance(result, dict) else ""
-        return Sent(str(message_id))
+        # Telegram numbers messages per chat: the chat makes the id unique across chats.
+        return Sent(f"{out.to}:{message_id}")
 
     def typing(self, to: str) -> SendResult | None:
         """sendChatAction typing: shown for 5 s or until the next message."""
