@@ -201,6 +201,15 @@ SendResult = Sent | RetryLater | Failed | Uncertain
 
 
 @dataclass(frozen=True, slots=True)
+class Pace:
+    """A platform's per-chat sending limit: `burst` messages at once, then one per
+    `interval_s` (an adapter's `pace` attribute; the gateway's sender keeps to it)."""
+
+    interval_s: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
 class WindowDecision:
     """May a free-form message go out now, and if not, why (shown in the inbox).
 

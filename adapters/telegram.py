@@ -25,6 +25,7 @@ from telegram.warnings import PTBUserWarning
 from adapters.base import (
     HttpReply,
     Outgoing,
+    Pace,
     ParseError,
     ParseResult,
     SendResult,
@@ -69,6 +70,10 @@ class TelegramAdapter:
     """Telegram: verify, parse, render, send, typing; no window (a bot may always write)."""
 
     channel = "telegram"
+
+    # "Avoid sending more than one message per second" per chat; short bursts are tolerated
+    # (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
+    pace: Pace | None = Pace(interval_s=1.0, burst=3)
 
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config

@@ -15,15 +15,10 @@ its commit), so that is where its pace is kept; the platform's Retry-After still
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+
+from adapters.base import Pace
 
 MAX_CHATS = 50_000  # chats remembered; older entries are past their pace anyway
-
-
-@dataclass(frozen=True, slots=True)
-class Pace:
-    interval_s: float  # one message per this many seconds, sustained
-    burst: int  # messages that may go at once
 
 
 class Pacer:

@@ -3,7 +3,7 @@ the pace, deferred in the outbox, never dropped or counted as a failure."""
 
 from __future__ import annotations
 
-from gateway.pacing import Pace
+from adapters.base import Pace
 from tests.e2e.conftest import Stack
 
 

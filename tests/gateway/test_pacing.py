@@ -3,7 +3,8 @@ held up (tests/e2e/test_pacing_e2e.py sees it at the platform)."""
 
 from __future__ import annotations
 
-from gateway.pacing import Pace, Pacer
+from adapters.base import Pace
+from gateway.pacing import Pacer
 
 PACE = Pace(interval_s=1.0, burst=3)
 
