@@ -4,6 +4,7 @@ queries, never by reading events one by one."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import statistics
 from collections import defaultdict
@@ -154,8 +155,11 @@ def _success_sql(experiment: Experiment) -> tuple[str, list[Any]]:
     if not experiment.goals:
         return "s.goal", []
     marks = ", ".join("?" for _ in experiment.goals)
+    # a_goal rows are written with goal = 1 in the same transaction, so only sessions with a
+    # goal need the lookup (CASE skips it for the others; AND would not).
     return (
-        f"EXISTS (SELECT 1 FROM a_goal g WHERE g.session = s.id AND g.goal IN ({marks}))",
+        f"""CASE WHEN s.goal = 1 THEN EXISTS (SELECT 1 FROM a_goal g
+                WHERE g.session = s.id AND g.goal IN ({marks})) ELSE 0 END""",
         list(experiment.goals),
     )
 
@@ -164,22 +168,45 @@ def _experiment(
     db: sqlite3.Connection, experiment: Experiment, now: float, since: float | None
 ) -> ExperimentReport:
     success, args = _success_sql(experiment)
-    rows = db.execute(
-        f"""SELECT v.variant, s.channel, COUNT(*), COUNT(DISTINCT s.conversation),
+    # The experiment's sessions through its variant index, or, with --since, through the
+    # started_at index, so the cost follows the window rather than the whole history.
+    if since is None:
+        source = "a_variant v JOIN a_session s ON s.id = v.session WHERE v.experiment = ?"
+        window: list[Any] = [experiment.name]
+    else:
+        source = """a_session s CROSS JOIN a_variant v ON v.session = s.id
+            WHERE v.experiment = ? AND s.started_at >= ?"""
+        window = [experiment.name, since]
+    # One pass counts per variant, channel and day: the table adds the days up, the daily
+    # looks add the channels up. Shoppers (distinct conversations do not add up over days) and
+    # agent time come from a second, narrow pass.
+    per_day = db.execute(
+        f"""SELECT v.variant, s.channel, CAST(s.started_at / 86400 AS INTEGER), COUNT(*),
                 SUM({success}),
                 SUM(s.handoff = 0 AND s.phone = 0 AND (s.ended = 1 OR s.goal = 1)),
                 SUM(s.handoff), SUM(s.phone),
                 SUM(s.ended = 0 AND s.handoff = 0 AND s.phone = 0 AND s.goal = 0
                     AND s.waiting = 1 AND s.last_at < ?),
                 SUM(s.turns), SUM(s.csat IS NOT NULL), SUM(s.csat >= 4),
-                SUM(s.nps IS NOT NULL), SUM(s.nps >= 9), SUM(s.nps <= 6), SUM(s.agent_s)
-            FROM a_variant v JOIN a_session s ON s.id = v.session
-            WHERE v.experiment = ? AND s.started_at >= ?
-            GROUP BY v.variant, s.channel""",
-        [*args, now - experiment.abandon_after_s, experiment.name, since or 0.0],
+                SUM(s.nps IS NOT NULL), SUM(s.nps >= 9), SUM(s.nps <= 6)
+            FROM {source}
+            GROUP BY 1, 2, 3""",
+        [*args, now - experiment.abandon_after_s, *window],
     ).fetchall()
+    shoppers = db.execute(
+        f"""SELECT v.variant, s.channel, COUNT(DISTINCT s.conversation), SUM(s.agent_s)
+            FROM {source}
+            GROUP BY 1, 2""",
+        window,
+    ).fetchall()
+    summed: dict[tuple[str, str], list[int]] = {}
+    for variant, channel, _day, *numbers in per_day:
+        total = summed.setdefault((variant, channel), [0] * len(numbers))
+        summed[(variant, channel)] = [a + (b or 0) for a, b in zip(total, numbers, strict=True)]
     groups: dict[tuple[str, str], list[float]] = {}
-    for variant, channel, *numbers in rows:
+    for variant, channel, distinct, agent_s in shoppers:  # sorted by variant, channel
+        sessions, *counts = summed[(variant, channel)]
+        numbers = [sessions, distinct, *counts, agent_s]
         groups[(variant, channel)] = [n or 0 for n in numbers]
         total = groups.setdefault((variant, ALL), [0] * len(numbers))
         groups[(variant, ALL)] = [a + (b or 0) for a, b in zip(total, numbers, strict=True)]
@@ -189,7 +216,7 @@ def _experiment(
     )
     variants = sorted({v for v, _ in groups})
     control = experiment.default or (variants[0] if variants else "")
-    daily = _daily(db, experiment, since, success, args)
+    daily = _daily(per_day)
     comparisons = tuple(
         _compare(metric, variant, control, stats, daily.get(metric, {}), experiment)
         for metric in METRICS
@@ -234,28 +261,19 @@ def _variant_stats(
 
 
 def _daily(
-    db: sqlite3.Connection,
-    experiment: Experiment,
-    since: float | None,
-    success: str,
-    args: list[Any],
+    per_day: Iterable[Sequence[Any]],
 ) -> dict[str, dict[int, dict[str, tuple[int, int]]]]:
     """metric -> day -> variant -> (successes, n) of the sessions that started that day."""
-    rows = db.execute(
-        f"""SELECT CAST(s.started_at / 86400 AS INTEGER) AS day, v.variant, COUNT(*),
-                SUM({success}),
-                SUM(s.handoff = 0 AND s.phone = 0 AND (s.ended = 1 OR s.goal = 1)),
-                SUM(s.csat IS NOT NULL), SUM(s.csat >= 4)
-            FROM a_variant v JOIN a_session s ON s.id = v.session
-            WHERE v.experiment = ? AND s.started_at >= ?
-            GROUP BY day, v.variant""",
-        [*args, experiment.name, since or 0.0],
-    ).fetchall()
+    sums: dict[tuple[int, str], list[int]] = {}
+    for variant, _channel, day, n, conv, contained, *_, csat_n, csat_good, _n, _p, _d in per_day:
+        total = sums.setdefault((day, variant), [0, 0, 0, 0, 0])
+        for i, value in enumerate((n, conv, contained, csat_n, csat_good)):
+            total[i] += value or 0
     out: dict[str, dict[int, dict[str, tuple[int, int]]]] = defaultdict(dict)
-    for day, variant, n, conv, contained, csat_n, csat_good in rows:
-        out["conversion"].setdefault(day, {})[variant] = (conv or 0, n)
-        out["containment"].setdefault(day, {})[variant] = (contained or 0, n)
-        out["csat"].setdefault(day, {})[variant] = (csat_good or 0, csat_n or 0)
+    for (day, variant), (n, conv, contained, csat_n, csat_good) in sorted(sums.items()):
+        out["conversion"].setdefault(day, {})[variant] = (conv, n)
+        out["containment"].setdefault(day, {})[variant] = (contained, n)
+        out["csat"].setdefault(day, {})[variant] = (csat_good, csat_n)
     return out
 
 
@@ -335,33 +353,42 @@ def _compare(
 def _funnel(
     db: sqlite3.Connection, since: float | None, experiment: str | None, order: Sequence[str]
 ) -> list[FunnelStep]:
+    """One pass over the sessions: each session's group, where it was dropped and the set of
+    nodes it reached (its a_node rows, read in key order next to it), then counted per
+    distinct (group, dropped at, set of nodes). A million sessions walk a few hundred
+    distinct sets through a tree, so the grouping sorts a row per session, not per node."""
     variant_sql = "COALESCE(v.variant, '-')" if experiment else "'all'"
     join = "LEFT JOIN a_variant v ON v.session = s.id AND v.experiment = ?" if experiment else ""
     args: list[Any] = [experiment] if experiment else []
-    starts = {
-        (variant, channel): n
-        for variant, channel, n in db.execute(
-            f"""SELECT {variant_sql}, s.channel, COUNT(*) FROM a_session s {join}
-                WHERE s.started_at >= ? GROUP BY 1, 2""",
-            [*args, since or 0.0],
-        )
-    }
-    dropped = {
-        (node, variant, channel): n
-        for node, variant, channel, n in db.execute(
-            f"""SELECT s.last_node, {variant_sql}, s.channel, COUNT(*) FROM a_session s {join}
-                WHERE s.started_at >= ? AND s.ended = 0 AND s.handoff = 0 AND s.phone = 0
-                    AND s.goal = 0 AND s.last_node IS NOT NULL
-                GROUP BY 1, 2, 3""",
-            [*args, since or 0.0],
-        )
-    }
-    reached = db.execute(
-        f"""SELECT n.node, {variant_sql}, s.channel, COUNT(*)
-            FROM a_node n JOIN a_session s ON s.id = n.session {join}
-            WHERE s.started_at >= ? GROUP BY 1, 2, 3""",
-        [*args, since or 0.0],
-    ).fetchall()
+    # Sessions in id order (a plain scan) or, from a day on, in started_at order (its index):
+    # either way each session's a_node rows are read next to it, with no sort.
+    if since is None:
+        window, per_session = "", "s.id"
+    else:
+        window, per_session = "WHERE s.started_at >= ?", "s.started_at, s.id"
+        args.append(since)
+    rows = db.execute(
+        f"""SELECT variant, channel, dropped_at, nodes, COUNT(*) FROM (
+                SELECT {variant_sql} AS variant, s.channel AS channel,
+                    CASE WHEN s.ended = 0 AND s.handoff = 0 AND s.phone = 0 AND s.goal = 0
+                        THEN s.last_node END AS dropped_at,
+                    json_group_array(n.node) AS nodes
+                FROM a_session s {join} LEFT JOIN a_node n ON n.session = s.id
+                {window}
+                GROUP BY {per_session})
+            GROUP BY 1, 2, 3, 4""",
+        args,
+    )
+    starts: dict[tuple[str, str], int] = defaultdict(int)
+    dropped: dict[tuple[str, str, str], int] = defaultdict(int)
+    reached: dict[tuple[str, str, str], int] = defaultdict(int)
+    for variant, channel, dropped_at, nodes, n in rows:
+        starts[(variant, channel)] += n
+        if dropped_at is not None:
+            dropped[(dropped_at, variant, channel)] += n
+        for node in json.loads(nodes):
+            if node is not None:  # a session without nodes (LEFT JOIN)
+                reached[(node, variant, channel)] += n
     rank = {node: i for i, node in enumerate(order)}
     steps = [
         FunnelStep(
@@ -372,7 +399,7 @@ def _funnel(
             n / starts[(variant, channel)] if starts.get((variant, channel)) else 0.0,
             dropped.get((node, variant, channel), 0),
         )
-        for node, variant, channel, n in reached
+        for (node, variant, channel), n in sorted(reached.items())
     ]
     steps.sort(key=lambda s: (s.variant, s.channel, rank.get(s.node, len(rank)), -s.reached))
     return steps
