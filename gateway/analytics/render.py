@@ -113,152 +113,51 @@ def _add_values(node: Any) -> None:
             _add_values(child)
 
 
+CSV_FIELDS = ("section", "experiment", "variant", "channel", "node", "metric", "value", "low",
+              "high", "count", "n", "note")  # fmt: skip
+
+
+def _rate_row(rate: Rate) -> dict[str, Any]:
+    return {"value": rate.value, "low": rate.low, "high": rate.high,
+            "count": rate.successes, "n": rate.n}  # fmt: skip
+
+
 def as_csv(report: Report) -> str:
     """One table: a `section` column says which part of the report each row belongs to."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "section",
-            "experiment",
-            "variant",
-            "channel",
-            "node",
-            "metric",
-            "value",
-            "low",
-            "high",
-            "count",
-            "n",
-            "note",
-        ]
-    )
+    writer = csv.DictWriter(buffer, CSV_FIELDS, restval="")
+    writer.writeheader()
     for exp in report.experiments:
         for r in exp.rows:
+            at = {"section": "variant", "experiment": exp.name, "variant": r.variant,
+                  "channel": r.channel}  # fmt: skip
             for metric in ("conversion", "containment", "handoff", "phone", "abandonment", "csat"):
-                rate: Rate = getattr(r, metric)
-                writer.writerow(
-                    [
-                        "variant",
-                        exp.name,
-                        r.variant,
-                        r.channel,
-                        "",
-                        metric,
-                        rate.value,
-                        rate.low,
-                        rate.high,
-                        rate.successes,
-                        rate.n,
-                        "",
-                    ]
-                )
-            writer.writerow(
-                [
-                    "variant",
-                    exp.name,
-                    r.variant,
-                    r.channel,
-                    "",
-                    "avg_turns",
-                    r.avg_turns,
-                    "",
-                    "",
-                    "",
-                    r.conversations,
-                    "",
-                ]
-            )
-            writer.writerow(
-                [
-                    "variant",
-                    exp.name,
-                    r.variant,
-                    r.channel,
-                    "",
-                    "nps",
-                    r.nps,
-                    "",
-                    "",
-                    "",
-                    r.nps_answers,
-                    "",
-                ]
-            )
-            writer.writerow(
-                [
-                    "variant",
-                    exp.name,
-                    r.variant,
-                    r.channel,
-                    "",
-                    "cost_per_conversation",
-                    r.cost_per_conversation,
-                    "",
-                    "",
-                    "",
-                    r.conversations,
-                    "",
-                ]
-            )
+                writer.writerow({**at, "metric": metric, **_rate_row(getattr(r, metric))})
+            writer.writerow({**at, "metric": "avg_turns", "value": r.avg_turns,
+                             "n": r.conversations})  # fmt: skip
+            writer.writerow({**at, "metric": "nps", "value": r.nps, "n": r.nps_answers})
+            writer.writerow({**at, "metric": "cost_per_conversation",
+                             "value": r.cost_per_conversation, "n": r.conversations})  # fmt: skip
         for c in exp.comparisons:
             low, high = c.always_valid_interval or (None, None)
-            writer.writerow(
-                [
-                    "comparison",
-                    exp.name,
-                    c.variant,
-                    "all",
-                    "",
-                    c.metric,
-                    c.difference,
-                    low,
-                    high,
-                    "",
-                    c.needed_per_variant,
-                    f"p_always_valid={c.p_always_valid:.4f}; {c.verdict}",
-                ]
-            )
+            note = f"p_always_valid={c.p_always_valid:.4f}; {c.verdict}"
+            writer.writerow({"section": "comparison", "experiment": exp.name,
+                             "variant": c.variant, "channel": "all", "metric": c.metric,
+                             "value": c.difference, "low": low, "high": high,
+                             "n": c.needed_per_variant, "note": note})  # fmt: skip
     for s in report.funnel:
-        writer.writerow(
-            [
-                "funnel",
-                "",
-                s.variant,
-                s.channel,
-                s.node,
-                "reached",
-                s.share,
-                "",
-                "",
-                s.reached,
-                "",
-                f"dropped={s.dropped}",
-            ]
-        )
+        writer.writerow({"section": "funnel", "variant": s.variant, "channel": s.channel,
+                         "node": s.node, "metric": "reached", "value": s.share,
+                         "count": s.reached, "note": f"dropped={s.dropped}"})  # fmt: skip
     for f in report.fallbacks:
-        writer.writerow(
-            ["fallback", "", "", f.channel, f.node, "phrase", f.phrase, "", "", f.count, "", ""]
-        )
+        writer.writerow({"section": "fallback", "channel": f.channel, "node": f.node,
+                         "metric": "phrase", "value": f.phrase, "count": f.count})  # fmt: skip
     for ch in report.channels:
-        fcr = ch.first_contact_resolution
-        writer.writerow(
-            [
-                "channel",
-                "",
-                "",
-                ch.channel,
-                "",
-                "first_contact_resolution",
-                fcr.value,
-                fcr.low,
-                fcr.high,
-                fcr.successes,
-                fcr.n,
-                f"first_response_median_s={ch.first_response_median_s}; "
-                f"resolution_median_s={ch.resolution_median_s}",
-            ]
-        )
+        writer.writerow({"section": "channel", "channel": ch.channel,
+                         "metric": "first_contact_resolution",
+                         **_rate_row(ch.first_contact_resolution),
+                         "note": f"first_response_median_s={ch.first_response_median_s}; "
+                                 f"resolution_median_s={ch.resolution_median_s}"})  # fmt: skip
     return buffer.getvalue()
 
 
