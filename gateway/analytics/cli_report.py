@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import UTC, date, datetime
 
 import click
 
 from flows.loader import check_file
+from gateway.analytics.days import day_start
 from gateway.analytics.turn_log import open_report_db
 from gateway.config import Config
 
@@ -18,10 +18,9 @@ def _since(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        day = date.fromisoformat(text)
+        return day_start(text)
     except ValueError:
         raise click.BadParameter(f"'{text}' is not a date; write it like 2026-11-01") from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 @click.command("report")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import abort, current_app, g, jsonify, render_template, request
 
+from gateway.analytics.days import day_start
 from gateway.analytics.turn_log import open_report_db
 from gateway.context import Gateway
 from gateway.inbox.auth import login_required
@@ -34,10 +35,9 @@ def _report() -> Report:
     since = None
     if since_text:
         try:
-            day = date.fromisoformat(since_text)
+            since = day_start(since_text)
         except ValueError:
             abort(400, f"'since' must be a date like 2026-11-01, not {since_text[:20]!r}")
-        since = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     only = request.args.get("experiment") or None
     if only is not None and only not in flow.experiments:
         abort(404, f"no experiment {only[:60]!r} in flows.yaml")
