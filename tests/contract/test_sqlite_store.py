@@ -111,3 +111,43 @@ def test_checkpoint_copies_the_whole_wal_back(store: SQLiteStore) -> None:
     claim = store.claim("w", T0 + 100, LEASE)
     assert claim is None  # every turn was committed; the data is all there
     assert len(store.outbox_items("telegram:c7")) == 1
+
+
+def test_the_wal_starts_over_while_writers_keep_appending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite restarts the WAL only when a writer finds it wholly copied back; with a writer
+    always busy, passive checkpoints alone let it grow without end (by 40 MB/s under the bench).
+    Past WAL_RESTART_FRAMES the checkpoint resets it, and the file is cut back."""
+    monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY_S", 3600.0)  # only the calls below
+    monkeypatch.setattr(sqlite_module, "WAL_RESTART_FRAMES", 40)
+    monkeypatch.setattr(sqlite_module, "WAL_KEEP_BYTES", 256 * 1024)
+    store = SQLiteStore(str(tmp_path / "gateway.db"))
+    wal = tmp_path / "gateway.db-wal"
+    turns, stop, progress = [0], threading.Event(), threading.Condition()
+
+    def write() -> None:
+        while not stop.is_set():
+            run_turn(store, f"c{turns[0]}", 0, T0 + turns[0])
+            with progress:
+                turns[0] += 1
+                progress.notify_all()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    largest = 0
+    try:
+        for _ in range(40):
+            with progress:  # a checkpoint after every few turns, the writer never stopping
+                seen = turns[0]
+                assert progress.wait_for(lambda seen=seen: turns[0] >= seen + 4, timeout=30)
+            store.checkpoint()
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        stop.set()
+        writer.join(30)
+    written = turns[0] * 20 * 4096  # a turn writes about 20 pages, each a 4 KiB WAL frame
+    assert largest < 4 * 1024 * 1024 < written  # without the reset it holds every frame
+    assert store.claim("w", T0 + 10**6, LEASE) is None  # every turn is there, committed
+    assert len(store.outbox_items(f"telegram:c{turns[0] - 1}")) == 1
+    store.close()
