@@ -89,6 +89,7 @@ from gateway.store.redis_lua import INLINE_MAX, SCRIPTS
 logger = logging.getLogger(__name__)
 CANDIDATES = 16  # conversations a claimer considers per round
 CLAIM_READ_S = 1.0  # how long a claim's read of the conversation stands in for load()
+PREFETCH_S = 0.5  # how long candidates read on a turn's last trip stand in for the next claim's
 ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
 
 Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
@@ -338,18 +339,50 @@ class RedisStore:
         return True
 
     def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
-        lease_until = now + lease_s
-        token = uuid.uuid4().hex
+        """The head of a ready conversation: the index's lowest scores are asked in turn.
+
+        A busy turn worker read them already, on its previous turn's last round trip
+        (`_prefetch`): then this is one trip, not two. They are only hints either way (the
+        conversation's script is the judge), and when none of them has a message the index
+        is read afresh before giving up."""
+        self._claimed.claimer = True
+        prefetched = getattr(self._claimed, "candidates", None)
+        self._claimed.candidates = None
+        if prefetched is not None and time.monotonic() - prefetched[1] < PREFETCH_S:
+            claim = self._claim_among(prefetched[0], worker, now, lease_s)
+            if claim is not None:
+                return claim
         batch = _Batch(self)
         self._flush(batch)
         batch.pipe.zrangebyscore(self._ready_keys[0], "-inf", now, start=0, num=CANDIDATES)
-        found = batch.execute()[-1]
+        return self._claim_among(batch.execute()[-1], worker, now, lease_s)
+
+    def _prefetch(self, batch: _Batch) -> int | None:
+        """Add a read of the ready index to `batch` if this thread claims (a turn worker):
+        its next claim uses the answer (see `claim`). Returns where the answer will be."""
+        if not getattr(self._claimed, "claimer", False):
+            return None
+        at = len(batch.pipe)
+        batch.pipe.zrangebyscore(self._ready_keys[0], "-inf", time.time(), start=0, num=CANDIDATES)
+        return at
+
+    def _prefetched(self, results: list[Any], at: int | None) -> None:
+        if at is not None:
+            self._claimed.candidates = (results[at], time.monotonic())
+
+    def _claim_among(self, found: list[str], worker: str, now: float, lease_s: float
+                     ) -> Claim | None:  # fmt: skip
+        lease_until = now + lease_s
+        token = uuid.uuid4().hex
         # The oldest first; the rest shuffled so that racing claimers spread out.
         rest = found[1:]
         random.shuffle(rest)
         for key in found[:1] + rest:
             keys = [self._k(key), self._k(key, ":q"), self._k(key, ":s")]
-            result = self._run("claim", keys, [now, lease_until, token, worker])
+            batch = _Batch(self)
+            self._flush(batch)  # what waits for our next call rides along (see _defer)
+            batch.script("claim", keys, [now, lease_until, token, worker])
+            result = batch.execute()[-1]
             self._defer(ready=[(key, result[1], result[2], "v")])
             if result[0]:
                 _at, entry_id, message = json.loads(result[3])
@@ -402,8 +435,11 @@ class RedisStore:
             batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing
         keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
         batch.script("commit", keys, args)
+        # With replies, this thread's next trip is their outbox_sent, which reads ahead.
+        ahead = None if hand_over is not None else self._prefetch(batch)
         results = batch.execute()
-        result = results[-1]
+        self._prefetched(results, ahead)
+        result = results[1 if outbox else 0]
         if not result[0]:
             return False
         _ok, version, queue_due, outbox_due, added, handed = result
@@ -539,7 +575,11 @@ class RedisStore:
             [self._k(key), self._k(key, ":o"), self._k(key, ":op")],
             [item_id, action, self._outbox_ttl_ms, a, b],
         )
-        result = batch.execute()[-1]
+        at = len(batch.pipe) - 1
+        ahead = self._prefetch(batch) if action == "sent" else None  # a turn's last trip
+        results = batch.execute()
+        self._prefetched(results, ahead)
+        result = results[at]
         if not result[0]:
             return False
         update = (key, result[1], result[2], "v")
