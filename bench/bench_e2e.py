@@ -10,9 +10,12 @@ figures are medians over the rounds, ratios the median of per-round ratios. Then
 300 updates/s, open loop, webhook acknowledgement latency.
 
 Prints `name: value unit` lines. Environment: BENCH_QUICK=1 (a quick check: fewer chats, one
-round), BENCH_CHATS (default 3000), BENCH_ROUNDS (2), BENCH_ACK_S (seconds of ack mode, 15),
-BENCH_WORKERS (WORKERS, turn worker threads per process), BENCH_SERVE_ARGS (`gateway serve`
-options), BENCH_OUT (a file to append the raw tgload JSON lines to).
+round), BENCH_CHATS (default 3000), BENCH_ROUNDS (2), BENCH_ACK_S (seconds of ack mode, 20)
+and BENCH_ACK_ROUNDS (3), as in the peers' own ack table (../shared/bench/RESULTS.md: the
+p99 of one 15-second run moves by a third from run to run), BENCH_WORKERS (WORKERS, turn
+worker threads per process), BENCH_SERVE_ARGS (`gateway serve` options), BENCH_OUT (a file to
+append the raw tgload JSON lines to), BENCH_MODES (`turns`, `ack` or both, the default; one
+mode alone leaves the other's figures n/a).
 Run: `make bench` or `.venv/bin/python bench/bench_e2e.py`.
 """
 
@@ -28,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,8 +41,10 @@ FLOWS = ROOT / "bench" / "flows_bench.yaml"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CHATS = int(os.environ.get("BENCH_CHATS") or (300 if QUICK else 3000))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 2))
-ACK_S = float(os.environ.get("BENCH_ACK_S") or (5 if QUICK else 15))
+ACK_S = float(os.environ.get("BENCH_ACK_S") or (5 if QUICK else 20))
+ACK_ROUNDS = int(os.environ.get("BENCH_ACK_ROUNDS") or (1 if QUICK else 3))
 ACK_RATE = 300
+MODES = set((os.environ.get("BENCH_MODES") or "turns ack").replace(",", " ").split())
 # Tuned on the 2-vCPU bench machine: the web process with 4 threads and one worker process of
 # one turn worker. More threads per process cost more CPU per turn in GIL hand-offs; a second
 # worker process (the best setting while a turn cost 5 ms) now costs more than it brings:
@@ -120,6 +126,29 @@ class Redis:
                 self.proc.wait()
 
 
+class WalWatch:
+    """The largest size a SQLite WAL file reaches while the block runs (sampled twice a
+    second): under steady load it must stay bounded (gateway/store/sqlite.py `checkpoint`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.peak = path, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(OSError):
+                self.peak = max(self.peak, self.path.stat().st_size)
+
+    def __enter__(self) -> WalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def tgload(label: str, webhook: str, bot_cmd: list[str], api_port: int, env: dict[str, str],
            log: Path, extra: list[str]) -> dict:  # fmt: skip
     """One tgload.py run (it starts the bot and SIGTERMs it); returns its JSON line."""
@@ -194,7 +223,10 @@ def main() -> None:
         cmd, hook = (ptb, ptb_hook) if store is None else (gw, gw_hook)
         if store is not None:
             extra = [*gw_args, *extra]
-        result = tgload(label, hook, cmd, api_port, run_env, work / f"{label}-{i}.log", extra)
+        with WalWatch(work / f"bench-{i}.db-wal") as wal:
+            result = tgload(label, hook, cmd, api_port, run_env, work / f"{label}-{i}.log", extra)
+        if store == "sqlite":
+            result["wal_peak_mb"] = round(wal.peak / 2**20, 1)
         runs.setdefault(label, []).append(result)
         if keep:
             with open(keep, "a") as f:
@@ -203,13 +235,13 @@ def main() -> None:
             db.unlink()
 
     try:
-        for _ in range(ROUNDS):
+        for _ in range(ROUNDS if "turns" in MODES else 0):
             run("ptb", None, [])
             run("gw", "sqlite", [])
             if redis is not None:
                 run("gw_redis", "redis", [])
         ack = ["--ack-rate", str(ACK_RATE), "--duration", str(ACK_S)]
-        for _ in range(ROUNDS):
+        for _ in range(ACK_ROUNDS if "ack" in MODES else 0):
             run("ptb_ack", None, ack)
             run("gw_ack", "sqlite", ack)
     finally:
@@ -276,8 +308,10 @@ def report(runs: dict[str, list[dict]], redis_note: str | None) -> None:
         ("ack_p99_vs_ptb_ratio", fmt(ratio(gw_ack, ptb_ack, "ack_p99_ms"), 2), "x"),
         ("e2e_cpu_ms_per_turn", fmt(med(gw, "bot_cpu_ms_per_op"), 2), "ms"),
         ("ptb_cpu_ms_per_turn", fmt(med(ptb, "bot_cpu_ms_per_op"), 2), "ms"),
+        ("e2e_sqlite_wal_peak_mb", fmt(med(gw, "wal_peak_mb")), "MB"),
         ("e2e_turn_errors", str(sum(sum(r.get("errors", {}).values()) for r in gw + gwr)), "turns"),
         ("e2e_chats", str(CHATS), f"chats x 3 turns, {ROUNDS} interleaved rounds"),
+        ("ack_runs", str(ACK_ROUNDS), f"interleaved rounds of {ACK_S:g} s at {ACK_RATE} updates/s"),
         ("e2e_gateway_cmd", f"WORKERS={WORKERS} gateway serve {SERVE_ARGS}".strip(), ""),
     ]
     for name, value, unit in lines:
