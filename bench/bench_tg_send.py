@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "bench"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_e2e import SHARED, TOKEN, free_port  # noqa: E402
 
 from adapters.telegram import TelegramAdapter, TelegramConfig  # noqa: E402
 from adapters.telegram_send import TelegramBot  # noqa: E402
@@ -40,7 +41,6 @@ from flows.messages import Button, Reply  # noqa: E402
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CALLS = int(os.environ.get("BENCH_TG_CALLS") or (1000 if QUICK else 5000))
 ROUNDS = 3 if QUICK else 5
-TOKEN = "123456789:AAbench-bench-bench-bench-bench-bench"
 SERVER = """
 import asyncio, sys
 sys.path.insert(0, sys.argv[1])
@@ -51,12 +51,6 @@ async def main():
     await server.serve_forever()
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_us(action: Callable[[], object], calls: int) -> float:
