@@ -127,18 +127,18 @@ class Redis:
 
 
 class WalWatch:
-    """The largest size a SQLite WAL file reaches while the block runs (sampled twice a
-    second): under steady load it must stay bounded (gateway/store/sqlite.py `checkpoint`)."""
+    """The largest size the SQLite WAL files reach together while the block runs (sampled twice
+    a second): under steady load it must stay bounded (gateway/store/sqlite_file.py
+    `checkpoint`). The store has two: the main file's and the ingress file's."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.peak = path, 0
+    def __init__(self, *paths: Path) -> None:
+        self.paths, self.peak = paths, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
-            with contextlib.suppress(OSError):
-                self.peak = max(self.peak, self.path.stat().st_size)
+            self.peak = max(self.peak, sum(_size(path) for path in self.paths))
 
     def __enter__(self) -> WalWatch:
         self._thread.start()
@@ -147,6 +147,13 @@ class WalWatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # not there (yet)
+        return 0
 
 
 def tgload(label: str, webhook: str, bot_cmd: list[str], api_port: int, env: dict[str, str],
@@ -223,7 +230,7 @@ def main() -> None:
         cmd, hook = (ptb, ptb_hook) if store is None else (gw, gw_hook)
         if store is not None:
             extra = [*gw_args, *extra]
-        with WalWatch(work / f"bench-{i}.db-wal") as wal:
+        with WalWatch(work / f"bench-{i}.db-wal", work / f"bench-{i}.db-ingress-wal") as wal:
             result = tgload(label, hook, cmd, api_port, run_env, work / f"{label}-{i}.log", extra)
         if store == "sqlite":
             result["wal_peak_mb"] = round(wal.peak / 2**20, 1)

@@ -22,13 +22,11 @@ CREATE INDEX IF NOT EXISTS queue_due ON queue(due, id) WHERE due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS queue_active ON queue(conversation, id)
     WHERE status IN ('queued', 'leased');
 
-CREATE TABLE IF NOT EXISTS dedupe (
-    channel TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    PRIMARY KEY (channel, message_id)
+CREATE TABLE IF NOT EXISTS pumped (       -- how far the queue has moved through the ingress
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    epoch TEXT NOT NULL,                   -- the ingress file's own id (meta.epoch)
+    upto INTEGER NOT NULL                  -- its last row moved into the queue
 );
-CREATE INDEX IF NOT EXISTS dedupe_expiry ON dedupe(expires_at);
 
 CREATE TABLE IF NOT EXISTS conversations (
     key TEXT PRIMARY KEY,
@@ -82,6 +80,30 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 """
 
+# The ingress file: only webhooks (and inbox actions) write it; workers read it.
+INGRESS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ingress (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order, never reused: a mark is enough
+    conversation TEXT NOT NULL,
+    message TEXT NOT NULL,                 -- Inbound as JSON
+    at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS dedupe (
+    channel TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (channel, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_expiry ON dedupe(expires_at);
+
+CREATE TABLE IF NOT EXISTS meta (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    epoch TEXT NOT NULL                    -- a new file (deleted, replaced) starts its ids over
+);
+INSERT OR IGNORE INTO meta(one, epoch) VALUES (1, lower(hex(randomblob(16))))
+"""
+
 ACTIVE = "status IN ('queued', 'leased')"  # must match queue_active's WHERE to use it
 OUTBOX_COLUMNS = (
     "id, conversation, channel, payload, created_at, status, attempts, next_at, last_error, "
@@ -93,6 +115,13 @@ INSERT INTO dedupe(channel, message_id, expires_at) VALUES (?1, ?2, ?3)
 ON CONFLICT(channel, message_id) DO UPDATE SET expires_at = excluded.expires_at
 WHERE dedupe.expires_at <= ?4
 RETURNING 1
+"""
+SQL_INGRESS = "INSERT INTO ingress(conversation, message, at) VALUES (?, ?, ?)"
+SQL_ARRIVED = "SELECT id, conversation, message, at FROM ingress WHERE id > ? ORDER BY id LIMIT ?"
+SQL_ARRIVED_COUNT = "SELECT count(*) FROM ingress WHERE id > ?"
+SQL_PUMPED = """
+INSERT INTO pumped(one, epoch, upto) VALUES (1, ?1, ?2)
+ON CONFLICT(one) DO UPDATE SET epoch = excluded.epoch, upto = excluded.upto
 """
 SQL_ENQUEUE = f"""
 INSERT INTO queue(conversation, message, status, available_at, due)

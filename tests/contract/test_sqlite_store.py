@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import sqlite as sqlite_module
+from gateway.store import sqlite_file as sqlite_module
 from gateway.store.sqlite import SQLiteStore
 from tests.contract.helpers import LEASE, T0, TTL, inbound, run_turn
 
@@ -28,13 +28,13 @@ def test_threads_that_come_and_go_reuse_the_pooled_connections(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[sqlite3.Connection] = []
-    connect = store._connect
+    connect = store._in._connect  # the file webhooks write
 
     def counting() -> sqlite3.Connection:
         opened.append(connect())
         return opened[-1]
 
-    monkeypatch.setattr(store, "_connect", counting)
+    monkeypatch.setattr(store._in, "_connect", counting)
     for n in range(40):  # a thread per request, as a threaded HTTP server runs them
         thread = threading.Thread(target=store.enqueue, args=(inbound("c1", n), T0 + n, TTL))
         thread.start()
@@ -47,8 +47,8 @@ def test_close_closes_idle_connections_and_those_in_use_when_given_back(
     store: SQLiteStore,
 ) -> None:
     run_turn(store, "c1", 0, T0)
-    with store._conn() as in_use:
-        idle = list(store._idle)
+    with store._db.conn() as in_use:
+        idle = list(store._db._idle)
         store.close()
         assert in_use.execute("SELECT 1").fetchone() == (1,)  # still serving its block
     for conn in [in_use, *idle]:
@@ -63,7 +63,7 @@ def test_idle_connections_are_capped(store: SQLiteStore, monkeypatch: pytest.Mon
     barrier = threading.Barrier(5)
 
     def hold() -> None:
-        with store._conn():
+        with store._db.conn():
             barrier.wait(10)  # five connections in use at once
 
     threads = [threading.Thread(target=hold) for _ in range(5)]
@@ -71,7 +71,7 @@ def test_idle_connections_are_capped(store: SQLiteStore, monkeypatch: pytest.Mon
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(store._idle) == 2
+    assert len(store._db._idle) == 2
 
 
 def test_a_writer_of_another_store_waits_for_our_lock_instead_of_failing(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_a_writer_of_another_store_waits_for_our_lock_instead_of_failing(tmp_pat
             errors.append(exc)
 
     try:
-        with first._write() as c:
+        with first._in.write() as c:
             c.execute("INSERT INTO dedupe(channel, message_id, expires_at) VALUES ('x', 'y', 0)")
             thread = threading.Thread(target=enqueue)
             thread.start()

@@ -1,0 +1,247 @@
+"""One SQLite file in WAL mode, shared by threads and processes: pooled connections, one writer
+at a time, and checkpoints that keep the WAL short. The store keeps two of them (sqlite.py).
+
+Writers take turns on a lock of our own before `BEGIN IMMEDIATE`: a `threading.Lock` for the
+threads of this process and an exclusive `flock` on `<file>-lock` for the other processes.
+Both wake the next waiter the moment the holder is done. SQLite's own wait for its write lock
+(`busy_timeout`) polls with sleeps of 1 to 100 ms instead: under load those sleeps were a fifth
+of the gateway's wall time and most of its p99 (py-spy). `busy_timeout` stays as the fallback
+for a writer that does not take our lock (the sqlite3 shell, a filesystem without flock).
+Readers never take it (WAL: they see the last commit). Connections come from a small pool, so
+threads that come and go (a threaded HTTP server) reuse them instead of leaving one behind each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (not on Windows: busy_timeout alone serialises)
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+IDLE_CONNECTIONS = 16  # connections kept open between uses; more threads open and close extra
+CHECKPOINT_EVERY_S = 0.25  # how often a file this process wrote to is checkpointed
+# Past this many frames (4 KiB each; SQLite's own autocheckpoint size) the checkpointer resets
+# the WAL under our write lock (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES.
+WAL_RESTART_FRAMES = 1000
+WAL_KEEP_BYTES = 16 * 1024 * 1024
+RESTART_WAIT_MS = 200  # the most a reset waits for readers (our writers queue meanwhile)
+
+
+class SQLiteFile:
+    """One database file: `read`, `write` (a transaction), `write_one` (one statement)."""
+
+    def __init__(self, path: str, schema: str, busy_timeout_s: float = 10.0,
+                 restart_frames: int | None = None) -> None:  # fmt: skip
+        self.path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._restart_frames = restart_frames
+        self._lock = threading.Lock()  # guards the pool
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        self._write_lock = threading.Lock()  # writers of this process, one at a time
+        self._lock_fd: int | None = None  # flock: writers of other processes
+        self.writes = 0  # write transactions so far; the checkpointer compares
+        self._stop = threading.Event()
+        with self.conn() as conn:
+            # WAL is a property of the file: set once, every later connection finds it.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+        self._lock_fd = self._open_lock_file()
+        with self.write() as c:
+            for statement in schema.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+        self._checkpointer = threading.Thread(
+            target=_checkpoints, args=(weakref.ref(self), self._stop),
+            name="sqlite-checkpoint", daemon=True,
+        )  # fmt: skip
+        self._checkpointer.start()
+
+    def _open_lock_file(self) -> int | None:
+        if fcntl is None:
+            return None
+        try:
+            mode = os.stat(self.path).st_mode & 0o666  # whoever may write the file may lock it
+            return os.open(f"{self.path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+        except OSError as exc:
+            logger.warning("sqlite_lock_file_unavailable", extra={"error": str(exc)})
+            return None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_s,
+            isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+            check_same_thread=False,  # pooled: a connection serves one thread at a time
+            cached_statements=256,
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+        # NORMAL with WAL: a commit survives a crash of the process (the OS has the WAL pages);
+        # only a power loss or OS crash can lose the last commits. FULL would fsync each one.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-16000")  # 16 MB per connection
+        # No checkpoint inside a commit: `_checkpoints` runs them beside the writers (see there).
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
+        return conn
+
+    def _take(self) -> sqlite3.Connection:
+        """A connection of the pool (a new one if none is idle); give it back with `_give`."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"SQLiteStore({self.path!r}) is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give(self, conn: sqlite3.Connection) -> None:
+        if not conn.in_transaction:  # a failed ROLLBACK leaves it unusable
+            with self._lock:
+                if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
+                    self._idle.append(conn)
+                    return
+        conn.close()
+
+    @contextmanager
+    def conn(self) -> Iterator[sqlite3.Connection]:
+        """A connection of the pool for the duration of the block."""
+        conn = self._take()
+        try:
+            yield conn
+        finally:
+            self._give(conn)
+
+    def lock_writers(self) -> None:
+        """This process's turn to write: first among our threads, then among processes. Always
+        paired with `unlock_writers`."""
+        self._write_lock.acquire()
+        self.writes += 1
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._write_lock.release()
+                raise
+
+    def unlock_writers(self) -> None:
+        try:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the write lock is taken up front, so it never deadlocks."""
+        conn = self._take()
+        try:
+            self.lock_writers()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                self.unlock_writers()
+        finally:
+            self._give(conn)
+
+    def write_one(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """One writing statement, committed on its own (its rows fetched before the commit)."""
+        conn = self._take()
+        try:
+            self.lock_writers()
+            try:
+                return conn.execute(sql, args).fetchall()
+            finally:
+                self.unlock_writers()
+        finally:
+            self._give(conn)
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        conn = self._take()
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            self._give(conn)
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy what the WAL holds back into the database file, and keep the WAL short.
+
+        Autocheckpoint would run inside the commit that crosses its threshold, while our write
+        lock is held: every writer would wait for its fsyncs. This runs beside them instead (a
+        PASSIVE checkpoint lets writers append meanwhile), from `_checkpoints`. But SQLite
+        starts the WAL over only when a writer finds it wholly copied, and under steady load
+        someone has always appended since: the WAL grew by 40 MB a second under the bench,
+        without end, and every read searches its whole index. So once it is past the restart
+        threshold, a second pass copies what came in during the first, and a RESTART
+        checkpoint under our write lock copies the little that is left and lets the next
+        writer start the WAL over (cut back to WAL_KEEP_BYTES). Our writers queue on the lock
+        for that moment. Returns SQLite's (busy, WAL frames, frames copied) of the last
+        checkpoint run."""
+        restart_frames = self._restart_frames or WAL_RESTART_FRAMES
+        with self.conn() as conn:
+            busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy or frames < restart_frames:
+                return busy, frames, done  # short, or another process is checkpointing
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.lock_writers()
+            try:
+                conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")  # readers: not for long
+                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                try:
+                    conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+                finally:
+                    self.unlock_writers()
+        return busy, frames, done
+
+    def close(self) -> None:
+        """Close every connection (those in use when they are given back) and the lock file."""
+        self._stop.set()
+        if self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(5)
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        with self._write_lock:  # not while a writer of ours holds the flock
+            fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _checkpoints(ref: weakref.ref[SQLiteFile], stop: threading.Event) -> None:
+    """Every CHECKPOINT_EVERY_S, a checkpoint if this process wrote since the last one; ends
+    when the file is closed or forgotten. Each process that writes runs one: at most one
+    checkpoint runs at a time (SQLite's own lock), the others find it busy or done."""
+    seen = 0
+    while not stop.wait(CHECKPOINT_EVERY_S):
+        db = ref()
+        if db is None:
+            return
+        writes = db.writes
+        if writes != seen:
+            try:
+                db.checkpoint()
+                seen = writes
+            except (sqlite3.Error, RuntimeError):  # closed meanwhile, or a disk error: next time
+                logger.warning("sqlite_checkpoint_failed", exc_info=True)
+        del db
