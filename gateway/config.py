@@ -47,7 +47,7 @@ VARIABLES: dict[str, str] = {
     "GATEWAY_INLINE_WORKERS": "1: gunicorn web processes also run worker threads (image default)",
     "SHOP_API_URL": "the shop's own API, if flows.yaml names it under env:",
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
-    "LOG_LEVEL": "INFO (default), DEBUG, WARNING",
+    "LOG_LEVEL": "INFO (default), DEBUG, WARNING (client libraries: INFO at least, never text)",
     "INBOX_AUTO_ASSIGN": "1: new threads go to the least busy agent on duty (default: claimed)",
     "INBOX_REOPEN_S": "seconds after a resolve in which a shopper's message reopens it (0: off)",
     "ANALYTICS_URL": "sqlite:///path.db for the report's tables (default: beside the store)",

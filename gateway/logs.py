@@ -13,6 +13,17 @@ import time
 
 from adapters.redact import secret_filter
 
+# Client libraries' own logging is kept at or above these levels whatever LOG_LEVEL says: below
+# them they print whole requests, with shoppers' text and names (python-telegram-bot at DEBUG),
+# query strings with credentials (urllib3 at DEBUG: the Graph appsecret_proof), or a dozen
+# lines of request and response headers for every WhatsApp message (twilio at INFO).
+LIBRARY_FLOORS = {
+    "telegram": logging.INFO,
+    "urllib3": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.INFO,
+    "twilio.http_client": logging.WARNING,
+}
 FIELDS = (
     "conversation", "channel", "message_id", "outbox_id", "attempt", "ms", "status", "code",
     "error", "kind", "version", "node", "count", "path", "worker",
@@ -46,4 +57,6 @@ def setup_logging(level: str = "INFO") -> None:
     handler.addFilter(secret_filter())  # our own tracebacks may carry a URL with a token
     root.addHandler(handler)
     root.setLevel(level)
+    for name, floor in LIBRARY_FLOORS.items():
+        logging.getLogger(name).setLevel(max(root.level, floor))
     logging.Formatter.converter = time.gmtime
