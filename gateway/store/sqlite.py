@@ -275,8 +275,14 @@ class SQLiteStore:
                 c.execute(SQL_NEXT_HEAD, (claim.conversation,))
 
     def queue_depth(self) -> int:
-        queued = self._db.read(f"SELECT count(*) FROM queue WHERE {ACTIVE}")[0][0]
-        return queued + self._in.read(SQL_ARRIVED_COUNT, (self._pumped_upto(),))[0][0]
+        # The queue and the mark in one snapshot, then what arrived past that mark: a row a
+        # worker moves meanwhile is counted once, not twice or never.
+        queued, epoch, upto = self._db.read(
+            f"SELECT (SELECT count(*) FROM queue WHERE {ACTIVE}), "
+            "(SELECT epoch FROM pumped), (SELECT upto FROM pumped)"
+        )[0]
+        upto = upto if epoch == self._epoch else 0
+        return queued + self._in.read(SQL_ARRIVED_COUNT, (upto,))[0][0]
 
     # ---- conversations and history ----
 

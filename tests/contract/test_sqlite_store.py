@@ -4,6 +4,7 @@ writers."""
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,19 +136,23 @@ def test_the_wal_starts_over_while_writers_keep_appending(
 
     writer = threading.Thread(target=write)
     writer.start()
-    largest = 0
+    sizes: list[int] = []  # the WAL's size after each checkpoint
     try:
         for _ in range(40):
             with progress:  # a checkpoint after every few turns, the writer never stopping
                 seen = turns[0]
                 assert progress.wait_for(lambda seen=seen: turns[0] >= seen + 4, timeout=30)
             store.checkpoint()
-            largest = max(largest, wal.stat().st_size)
+            sizes.append(wal.stat().st_size)
     finally:
         stop.set()
         writer.join(30)
-    written = turns[0] * 20 * 4096  # a turn writes about 20 pages, each a 4 KiB WAL frame
-    assert largest < 4 * 1024 * 1024 < written  # without the reset it holds every frame
+    # A turn writes about 16 pages to the main file, each a 4 KiB frame. Without the reset
+    # the WAL holds every frame: after each checkpoint it is larger, its median about half of
+    # all that was written. The median, not the largest: on a busy machine one checkpoint may
+    # come late, and the writer never waits for it.
+    written = turns[0] * 16 * 4096
+    assert statistics.median(sizes) < 2 * 1024 * 1024 < written / 4
     assert store.claim("w", T0 + 10**6, LEASE) is None  # every turn is there, committed
     assert len(store.outbox_items(f"telegram:c{turns[0] - 1}")) == 1
     store.close()
