@@ -103,6 +103,10 @@ class Runtime:
         hand_over = getattr(self.gw.store, "hand_over_commits", None)
         if hand_over is not None:
             hand_over(self.sender.lease_s)
+        # And the commit claims the worker's next message (SQLite: one transaction fewer).
+        claim_ahead = getattr(self.gw.store, "claim_ahead", None)
+        if claim_ahead is not None:
+            claim_ahead(worker.name, self.gw.config.lease_s)
         while not self.stop_event.is_set():
             try:
                 busy = worker.run_once()
@@ -113,6 +117,11 @@ class Runtime:
             if not busy:
                 ready.wait(IDLE_WAIT_S)
                 ready.clear()
+        if claim_ahead is not None:
+            try:
+                claim_ahead(None)  # a claim still held goes back to the queue now
+            except Exception:  # the store is gone: its lease runs out instead
+                logger.exception("worker_stop_failed", extra={"worker": worker.name})
 
     def _send(self) -> None:
         ready = self.gw.outbox_ready
