@@ -15,7 +15,8 @@ claimed: its `available_at` while queued, its `lease_until` while leased (so an 
 is simply due again). Other rows have `due` NULL. `claim()` is one UPDATE of the row with the
 smallest `due` in a partial index: never two rows of one conversation, in arrival order, no
 scan. The outbox uses the same trick for "the earliest pending item of each conversation".
-A committed message's row is deleted in the commit itself: the cheapest purge there is.
+A committed message's row is deleted in the commit itself: the cheapest purge there is. A turn
+worker's commit also claims its next message (`claim_ahead`): two write transactions a turn.
 """
 
 from __future__ import annotations
