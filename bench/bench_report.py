@@ -282,12 +282,13 @@ def populate(path: str, sessions: int, rng: random.Random) -> Loaded:
     # One seen id per shopper message, in the order the recorder writes them (by time, so
     # conversations land all over the index), and three per thread for the agents' actions.
     db.execute(
-        f"""INSERT INTO a_seen
+        f"""INSERT INTO a_seen(conversation, message_id)
             WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < 64)
             SELECT s.conversation, {MESSAGE_ID_SQL} FROM a_session s JOIN k ON k.n <= s.turns
             ORDER BY 1, 2"""
     )
-    db.execute("INSERT INTO a_seen SELECT t.conversation, 'agent:' || lower(hex(randomblob(16))) "
+    db.execute("INSERT INTO a_seen(conversation, message_id) SELECT t.conversation, "
+               "'agent:' || lower(hex(randomblob(16))) "
                "FROM a_thread t JOIN (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)")  # fmt: skip
     for table in ("gen", "conv", "path", "path_node", "path_goal"):
         db.execute(f"DROP TABLE temp.{table}")

@@ -10,17 +10,20 @@ copies them into their own file first, so gateways on several hosts report as on
 
 Exactly once: a turn is recorded only if its (conversation, message id) is new in `a_seen`,
 inside the same transaction, so a message processed twice (a worker died after committing,
-or lost its lease) counts once. A hard crash can lose the last batch (at most `FLUSH_S` of
-turns), never double one; what was said stays in the message store's history either way.
+or lost its lease) counts once. Keys are kept SEEN_KEEP_S (8 days), not for ever. A hard
+crash can lose the last batch (at most `FLUSH_S` of turns), never double one; what was said
+stays in the message store's history either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -33,6 +36,8 @@ FLUSH_S = 0.2
 BATCH_MAX = 2000
 PENDING_MAX = 200_000  # records kept in memory while the analytics store is unreachable
 PHRASE_MAX = 120
+SEEN_KEEP_S = 8 * 86_400.0  # how long a message's key guards against counting it twice
+SEEN_FORGET_BATCH = 1000  # at most this many expired keys deleted by one batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,11 @@ def connect(path: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(a_seen)")}
+    if "seen_at" not in columns:  # a file from before keys expired: its keys go first (at 0)
+        with contextlib.suppress(sqlite3.OperationalError):  # another process was first
+            db.execute("ALTER TABLE a_seen ADD COLUMN seen_at REAL NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS a_seen_expiry ON a_seen(seen_at)")
     return db
 
 
@@ -167,20 +177,23 @@ def write_batch(
     db: sqlite3.Connection,
     batch: Iterable[TurnRecord],
     after: Callable[[sqlite3.Connection], object] | None = None,
+    now: float | None = None,
 ) -> int:
     """Apply the records that are new (by conversation and message id) in one transaction,
     then `after` inside it (a reader's cursor); how many were new."""
+    now = time.time() if now is None else now
     new = 0
     db.execute("BEGIN IMMEDIATE")
     try:
         for record in batch:
             seen = db.execute(
-                "INSERT OR IGNORE INTO a_seen(conversation, message_id) VALUES (?, ?)",
-                (record.conversation, record.message_id),
+                "INSERT OR IGNORE INTO a_seen(conversation, message_id, seen_at) VALUES (?, ?, ?)",
+                (record.conversation, record.message_id, now),
             )
             if seen.rowcount:
                 _apply(db, record)
                 new += 1
+        _forget_seen(db, now)
         if after is not None:
             after(db)
     except BaseException:
@@ -188,6 +201,18 @@ def write_batch(
         raise
     db.execute("COMMIT")
     return new
+
+
+def _forget_seen(db: sqlite3.Connection, now: float) -> None:
+    """Keys recorded more than SEEN_KEEP_S ago go, a bounded number a batch: a message is
+    recorded twice only minutes apart (a lease run out, a retry, two hosts; a reporter copies
+    both from the turn log in one go), so the table need not keep a row per message for
+    ever. By when the key was recorded, not the turn's time: a late copy still dedupes."""
+    db.execute(
+        "DELETE FROM a_seen WHERE (conversation, message_id) IN (SELECT conversation, "
+        "message_id FROM a_seen WHERE seen_at < ? LIMIT ?)",
+        (now - SEEN_KEEP_S, SEEN_FORGET_BATCH),
+    )
 
 
 def _session(db: sqlite3.Connection, record: TurnRecord) -> int:

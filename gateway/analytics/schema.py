@@ -10,6 +10,7 @@ from __future__ import annotations
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS a_seen (
     conversation TEXT NOT NULL, message_id TEXT NOT NULL,
+    seen_at REAL NOT NULL DEFAULT 0,       -- when it was recorded: kept SEEN_KEEP_S after
     PRIMARY KEY (conversation, message_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS a_session (

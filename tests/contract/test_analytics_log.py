@@ -3,6 +3,7 @@ reporter copies them into its own file, each record counted once, and only what 
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def test_an_entry_keeps_what_the_recorder_reads(tmp_path: Path) -> None:
     # What the stream gives back records exactly what the record itself records.
     for name, batch in (("direct", turns), ("trip", [decode(encode(t)) for t in turns])):
         db = connect(str(tmp_path / f"{name}.db"))
-        write_batch(db, batch)
+        write_batch(db, batch, now=1_795_000_100.0)  # keys written at one time in both
         db.close()
     assert tables(tmp_path / "direct.db") == tables(tmp_path / "trip.db")
     kept = decode(encode(turns[0]))
@@ -149,3 +150,38 @@ def test_an_unreachable_redis_keeps_the_records_for_the_next_flush(tmp_path: Pat
     assert analytics._pending.qsize() == 0
     analytics.close()
     assert sessions(tmp_path / "a.db") == (1, 1)
+
+
+def test_seen_keys_are_kept_eight_days_then_forgotten(tmp_path: Path) -> None:
+    """A message recorded again within the window counts once; keys recorded longer ago go,
+    so the table does not keep a row per message for ever."""
+    db = connect(str(tmp_path / "a.db"))
+    day, now = 86_400.0, 1_800_000_000.0  # when the keys are written, not the turns' times
+    try:
+        assert write_batch(db, [record("a", 0), record("b", 0)], now=now) == 2
+        assert write_batch(db, [record("a", 0)], now=now + 7 * day) == 0  # counted once
+        assert write_batch(db, [record("c", 0)], now=now + 7 * day) == 1
+        assert write_batch(db, [record("d", 0)], now=now + 9 * day) == 1
+        keys = db.execute("SELECT conversation FROM a_seen ORDER BY conversation").fetchall()
+        assert keys == [("telegram:c",), ("telegram:d",)]  # a and b were past the window
+        assert db.execute("SELECT count(*) FROM a_session").fetchone()[0] == 4  # none lost
+    finally:
+        db.close()
+
+
+def test_a_file_from_before_the_window_gets_its_keys_timed(tmp_path: Path) -> None:
+    """An analytics file written before keys expired has no `seen_at`: it is added, and the
+    old keys (at 0) are the first to go."""
+    path = str(tmp_path / "a.db")
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE a_seen (conversation TEXT NOT NULL, message_id TEXT NOT NULL, "
+                "PRIMARY KEY (conversation, message_id)) WITHOUT ROWID")  # fmt: skip
+    old.execute("INSERT INTO a_seen VALUES ('telegram:old', 'm1')")
+    old.commit()
+    old.close()
+    db = connect(path)
+    try:
+        assert write_batch(db, [record("new", 1)]) == 1
+        assert db.execute("SELECT conversation FROM a_seen").fetchall() == [("telegram:new",)]
+    finally:
+        db.close()
