@@ -261,9 +261,12 @@ class SQLiteStore:
         last_inbound = claim.inbound.timestamp or now
         hand_over = self._hand_over.lease_until() if outbox else None
         head: list[Any] = []
-        ahead: str | None = getattr(self._ahead, "worker", None)
-        arrived = self._arrived() if ahead is not None else []
-        token, lease_until = uuid.uuid4().hex, now + getattr(self._ahead, "lease_s", 0.0)
+        ahead: str | None = getattr(self._ahead, "worker", None)  # see claim_ahead
+        arrived: list[Any] = []
+        token, lease_until = "", 0.0
+        if ahead is not None:
+            arrived, token = self._arrived(), uuid.uuid4().hex
+            lease_until = now + self._ahead.lease_s
         upto, following = 0, []
         with self._db.write() as c:
             done = c.execute(
