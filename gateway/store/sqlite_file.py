@@ -31,21 +31,18 @@ except ImportError:  # pragma: no cover (not on Windows: busy_timeout alone seri
 logger = logging.getLogger(__name__)
 IDLE_CONNECTIONS = 16  # connections kept open between uses; more threads open and close extra
 CHECKPOINT_EVERY_S = 0.25  # how often a file this process wrote to is checkpointed
-# Past this many frames (4 KiB each; SQLite's own autocheckpoint size) the checkpointer resets
-# the WAL under our write lock (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES.
+# Past this many frames (4 KiB each; SQLite's own autocheckpoint size) the checkpointer has
+# the WAL start over (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES.
 WAL_RESTART_FRAMES = 1000
 WAL_KEEP_BYTES = 16 * 1024 * 1024
-RESTART_WAIT_MS = 200  # the most a reset waits for readers (our writers queue meanwhile)
 
 
 class SQLiteFile:
     """One database file: `read`, `write` (a transaction), `write_one` (one statement)."""
 
-    def __init__(self, path: str, schema: str, busy_timeout_s: float = 10.0,
-                 restart_frames: int | None = None) -> None:  # fmt: skip
+    def __init__(self, path: str, schema: str, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         self._busy_timeout_s = busy_timeout_s
-        self._restart_frames = restart_frames
         self._lock = threading.Lock()  # guards the pool
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
@@ -188,27 +185,25 @@ class SQLiteFile:
         PASSIVE checkpoint lets writers append meanwhile), from `_checkpoints`. But SQLite
         starts the WAL over only when a writer finds it wholly copied, and under steady load
         someone has always appended since: the WAL grew by 40 MB a second under the bench,
-        without end, and every read searches its whole index. So once it is past the restart
-        threshold, a second pass copies what came in during the first, and a RESTART
-        checkpoint under our write lock copies the little that is left and lets the next
-        writer start the WAL over (cut back to WAL_KEEP_BYTES). Our writers queue on the lock
-        for that moment. Returns SQLite's (busy, WAL frames, frames copied) of the last
-        checkpoint run."""
-        restart_frames = self._restart_frames or WAL_RESTART_FRAMES
+        without end, and every read searches its whole index. So once it is past
+        WAL_RESTART_FRAMES, a second pass copies what came in during the first, and a third
+        under our write lock copies the little that is left: the next writer finds the WAL
+        wholly copied and starts it over (cut back to WAL_KEEP_BYTES). Our writers queue on
+        the lock for that moment. The third pass is PASSIVE too: a RESTART checkpoint would
+        also wait, lock held, until no reader is left in the WAL, and its waits are SQLite's
+        sleeps of 1 ms and more (webhooks stalled up to 24 ms behind one). A reader still in
+        the WAL at that moment only puts the start-over off to a later write. Returns
+        SQLite's (busy, WAL frames, frames copied) of the last pass."""
         with self.conn() as conn:
             busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if busy or frames < restart_frames:
+            if busy or frames < WAL_RESTART_FRAMES:
                 return busy, frames, done  # short, or another process is checkpointing
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.lock_writers()
             try:
-                conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")  # readers: not for long
-                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             finally:
-                try:
-                    conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
-                finally:
-                    self.unlock_writers()
+                self.unlock_writers()
         return busy, frames, done
 
     def close(self) -> None:

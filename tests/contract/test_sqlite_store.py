@@ -119,7 +119,8 @@ def test_the_wal_starts_over_while_writers_keep_appending(
 ) -> None:
     """SQLite restarts the WAL only when a writer finds it wholly copied back; with a writer
     always busy, passive checkpoints alone let it grow without end (by 40 MB/s under the bench).
-    Past WAL_RESTART_FRAMES the checkpoint resets it, and the file is cut back."""
+    Past WAL_RESTART_FRAMES the checkpoint resets it, and the file is cut back, with readers
+    reading all the while."""
     monkeypatch.setattr(sqlite_module, "CHECKPOINT_EVERY_S", 3600.0)  # only the calls below
     monkeypatch.setattr(sqlite_module, "WAL_RESTART_FRAMES", 40)
     monkeypatch.setattr(sqlite_module, "WAL_KEEP_BYTES", 256 * 1024)
@@ -134,8 +135,15 @@ def test_the_wal_starts_over_while_writers_keep_appending(
                 turns[0] += 1
                 progress.notify_all()
 
+    def read() -> None:  # readers all the while, as the worker's loads and the metrics are
+        while not stop.is_set():
+            store.load(f"telegram:c{turns[0] // 2}")
+            store.queue_depth()
+
     writer = threading.Thread(target=write)
-    writer.start()
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in [writer, *readers]:
+        thread.start()
     sizes: list[int] = []  # the WAL's size after each checkpoint
     try:
         for _ in range(40):
@@ -146,7 +154,8 @@ def test_the_wal_starts_over_while_writers_keep_appending(
             sizes.append(wal.stat().st_size)
     finally:
         stop.set()
-        writer.join(30)
+        for thread in [writer, *readers]:
+            thread.join(30)
     # A turn writes about 16 pages to the main file, each a 4 KiB frame. Without the reset
     # the WAL holds every frame: after each checkpoint it is larger, its median about half of
     # all that was written. The median, not the largest: on a busy machine one checkpoint may
