@@ -121,7 +121,11 @@ class SQLiteStore:
     def _pumped_upto(self) -> int:
         """The last ingress id moved into the queue (0 for an ingress file it never saw)."""
         rows = self._db.read("SELECT epoch, upto FROM pumped")
-        return rows[0][1] if rows and rows[0][0] == self._epoch else 0
+        return self._mark(*rows[0]) if rows else 0
+
+    def _mark(self, epoch: str | None, upto: int | None) -> int:
+        """The `pumped` mark if it is this ingress file's; a new file is read from its start."""
+        return (upto or 0) if epoch == self._epoch else 0
 
     def _migrate_dedupe(self) -> None:
         """Dedupe keys of a store written before the ingress file existed move there, so a
@@ -178,7 +182,7 @@ class SQLiteStore:
         (another process may have) into the queue, in arrival order, and the mark with them.
         Returns the mark, which the caller keeps once the transaction has committed."""
         row = c.execute("SELECT epoch, upto FROM pumped").fetchone()
-        upto = row[1] if row is not None and row[0] == self._epoch else 0
+        upto = self._mark(*row) if row is not None else 0
         fresh = [(key, message, at) for i, key, message, at in arrived if i > upto]
         if fresh:
             c.executemany(SQL_ENQUEUE, fresh)
@@ -327,8 +331,7 @@ class SQLiteStore:
             f"SELECT (SELECT count(*) FROM queue WHERE {ACTIVE}), "
             "(SELECT epoch FROM pumped), (SELECT upto FROM pumped)"
         )[0]
-        upto = upto if epoch == self._epoch else 0
-        return queued + self._in.read(SQL_ARRIVED_COUNT, (upto,))[0][0]
+        return queued + self._in.read(SQL_ARRIVED_COUNT, (self._mark(epoch, upto),))[0][0]
 
     # ---- conversations and history ----
 
