@@ -51,9 +51,18 @@ class PipeWakeup:
             return False
         try:
             readable, _, _ = select.select([self.read_fd], [], [], timeout)
-            return bool(readable) and bool(os.read(self.read_fd, 1))
+            if not readable:
+                return False
+            if os.read(self.read_fd, 1):
+                return True
         except (BlockingIOError, InterruptedError):
             return False  # another worker took this byte
+        # End of file: the process that woke us is gone (where no PDEATHSIG stopped us too).
+        # A closed pipe is always readable, so waiting on it would spin: poll the store instead.
+        os.close(self.read_fd)
+        self.read_fd = None
+        logger.warning("wakeup_pipe_closed")
+        return False
 
     def clear(self) -> None:
         """Nothing to clear: each wake-up was consumed by the worker that read it."""

@@ -67,11 +67,12 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Sandbox]]:
              "--threads", "4", "--worker-processes", "1"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        children: list[int] = []
         try:
             _wait(lambda: _ready(url), what="gateway serve to answer /readyz")
+            children = _children(proc.pid)  # killed below if still there, whatever happened
             yield proc, sandbox
         finally:
-            children = _children(proc.pid) if proc.poll() is None else []
             proc.terminate()
             proc.wait(20)
             for child in children:
