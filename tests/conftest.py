@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,13 @@ from flows.messages import Inbound, Shopper
 from flows.model import Flow
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a server started in a child process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def check_yaml(text: str) -> CheckResult:

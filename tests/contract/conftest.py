@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from gateway.store.base import Store
+from tests.conftest import free_port
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,6 @@ class StoreSpec:
         from gateway.store.redis_store import RedisStore
 
         return RedisStore(self.target, prefix=self.prefix)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -63,7 +58,7 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
 def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary:
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [
                 binary,

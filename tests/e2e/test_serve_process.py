@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,9 @@ from adapters.sandbox.server import Sandbox
 from gateway.demo import demo_environment
 from gateway.serving import ServerThread
 from gateway.shop_stub import create_shop_app
-from tests.conftest import ROOT, always_open_flows
+from tests.conftest import ROOT, always_open_flows, free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -55,7 +48,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Sandbox]]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with ServerThread(create_shop_app()) as shop:
         sandbox = Sandbox(gateway_url=url, env={"PUBLIC_BASE_URL": url}).start()
