@@ -7,7 +7,7 @@ adapter produces for the outbox is plain JSON (`Outgoing.to_dict`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
@@ -197,6 +197,35 @@ class Uncertain:
 SendResult = Sent | RetryLater | Failed | Uncertain
 
 
+class PendingSend:
+    """A send whose request has left and whose answer is read by `result()` (once; later
+    calls return the same). An adapter whose client can split a call in two (Telegram's, see
+    `TelegramBot.start`) lets the gateway work while the platform answers."""
+
+    __slots__ = ("_finish", "_result")
+
+    def __init__(self, finish: Callable[[], SendResult]) -> None:
+        self._finish = finish
+        self._result: SendResult | None = None
+
+    @classmethod
+    def done(cls, result: SendResult) -> PendingSend:
+        pending = cls(lambda: result)
+        pending._result = result
+        return pending
+
+    def result(self) -> SendResult:
+        if self._result is None:
+            self._result = self._finish()
+        return self._result
+
+
+def start_send(adapter: Adapter, out: Outgoing) -> PendingSend:
+    """`adapter.start_send(out)` where the adapter has it, else `adapter.send(out)`, done."""
+    start: Callable[[Outgoing], PendingSend] | None = getattr(adapter, "start_send", None)
+    return start(out) if start is not None else PendingSend.done(adapter.send(out))
+
+
 # ---- platform windows ----
 
 
@@ -294,6 +323,7 @@ __all__ = [
     "Outgoing",
     "ParseError",
     "ParseResult",
+    "PendingSend",
     "RetryLater",
     "SendResult",
     "Sent",
@@ -303,4 +333,5 @@ __all__ = [
     "WebhookRequest",
     "WindowDecision",
     "parse_error_reply",
+    "start_send",
 ]

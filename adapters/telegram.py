@@ -28,6 +28,7 @@ from adapters.base import (
     Pace,
     ParseError,
     ParseResult,
+    PendingSend,
     SendResult,
     Sent,
     WebhookRequest,
@@ -136,12 +137,21 @@ class TelegramAdapter:
     # ---- send ----
 
     def send(self, out: Outgoing) -> SendResult:
-        result, failure = self._bot.call(lambda bot: _send(bot, int(out.to), out.payload))
-        if failure is not None:
-            return failure
-        message_id = result.get("message_id", "") if isinstance(result, dict) else ""
-        # Telegram numbers messages per chat: the chat makes the id unique across chats.
-        return Sent(f"{out.to}:{message_id}")
+        return self.start_send(out).result()
+
+    def start_send(self, out: Outgoing) -> PendingSend:
+        """`send` in two halves: the request is written now, the answer read by `result()`."""
+        call = self._bot.start(lambda bot: _send(bot, int(out.to), out.payload))
+
+        def finish() -> SendResult:
+            result, failure = call.outcome()
+            if failure is not None:
+                return failure
+            message_id = result.get("message_id", "") if isinstance(result, dict) else ""
+            # Telegram numbers messages per chat: the chat makes the id unique across chats.
+            return Sent(f"{out.to}:{message_id}")
+
+        return PendingSend(finish)
 
     def typing(self, to: str) -> SendResult | None:
         """sendChatAction typing: shown for 5 s or until the next message."""

@@ -2,7 +2,10 @@
 event loop: `PooledRequest` is PTB's documented transport extension point (a `BaseRequest`)
 doing blocking POSTs over a small thread-safe pool of kept-alive `http.client` connections
 (TLS verified against certifi's roots, connect and read timeouts). Its `do_request` never
-awaits, so a `Bot` coroutine finishes on its first `send(None)` in the calling thread.
+awaits anything that needs a loop, so a `Bot` coroutine is driven by the calling thread:
+to its end at once (`run_now`), or in two halves (`PendingCall`: the request is written, the
+caller works, then the answer is read), which is how a turn worker overlaps a reply's round
+trip with its next turn.
 
 Why PTB and not a leaner client: the design card names PTB as Telegram's client library, and
 the tests drive the real library against the sandbox. What it costs, CPU per `sendMessage`
@@ -34,9 +37,10 @@ import json
 import select
 import ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
+from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import certifi
@@ -199,13 +203,16 @@ class PooledRequest(BaseRequest):
         # json_payload's JSON-in-JSON: the body Telegram documents for application/json
         # (ASCII-escaped, so a lone surrogate in a shopper's text cannot fail the encoding).
         body = json.dumps(request_data.parameters).encode() if request_data else None
-        status, payload = self.blocking(
-            method,
-            url,
-            body,
-            _seconds(connect_timeout, self._connect_s),
-            _seconds(read_timeout, self._read_s),
+        read_s = _seconds(read_timeout, self._read_s)
+        conn, pool = self.start(
+            method, url, body, _seconds(connect_timeout, self._connect_s), read_s
         )
+        try:
+            await _ANSWER_DUE  # under a `PendingCall`, the caller works while Telegram answers
+        except BaseException:  # closed before the answer was read (GeneratorExit)
+            conn.close()
+            raise
+        status, payload = self.finish(conn, pool)
         if 200 <= status < 300:
             return status, payload
         raise CallFailed(classify_response(status, payload))
@@ -219,6 +226,17 @@ class PooledRequest(BaseRequest):
         read_s: float | None,
     ) -> tuple[int, bytes]:
         """(status, body) of one request over a pooled connection, or raise `CallFailed`."""
+        return self.finish(*self.start(method, url, body, connect_s, read_s))
+
+    def start(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        connect_s: float | None,
+        read_s: float | None,
+    ) -> tuple[http.client.HTTPConnection, _Pool]:
+        """Write one request on a pooled connection; `finish` reads its answer."""
         https, host, port, path = _target(url)
         pool = self._pools.get((https, host, port))
         if pool is None:
@@ -229,6 +247,17 @@ class PooledRequest(BaseRequest):
         conn = pool.get(connect_s, read_s)
         try:
             conn.request(method, path, body, _HEADERS if body is not None else {})
+        except TimeoutError:
+            conn.close()
+            raise CallFailed(READ_TIMEOUT) from None
+        except (OSError, http.client.HTTPException):  # reset or closed while writing
+            conn.close()
+            raise CallFailed(CONNECTION_LOST) from None
+        return conn, pool
+
+    def finish(self, conn: http.client.HTTPConnection, pool: _Pool) -> tuple[int, bytes]:
+        """(status, body) of the request `start` wrote on `conn`, or raise `CallFailed`."""
+        try:
             response = conn.getresponse()
             if response.length is not None and response.length > MAX_BODY:
                 raise http.client.HTTPException("answer too large")
@@ -261,6 +290,22 @@ def _seconds(value: object, default: float | None) -> float | None:
 _HEADERS = {"Content-Type": "application/json", "User-Agent": BaseRequest.USER_AGENT}
 
 
+class _AnswerDue:
+    """Awaited by `do_request` between writing a request and reading its answer. Under a
+    `PendingCall` the coroutine suspends there, so that its caller can work while Telegram
+    answers; anywhere else (`run_now`, an event loop) it does not suspend at all."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[_AnswerDue, None, None]:
+        if _OVERLAP.get():
+            yield self
+
+
+_ANSWER_DUE = _AnswerDue()
+_OVERLAP: ContextVar[bool] = ContextVar("telegram_send_overlap", default=False)
+
+
 def run_now(coro: Coroutine[Any, Any, T]) -> T:
     """Run a PTB coroutine to its end in the calling thread. Every await inside ends up in
     `PooledRequest.do_request`, which never suspends; if PTB ever did, this refuses loudly."""
@@ -270,6 +315,50 @@ def run_now(coro: Coroutine[Any, Any, T]) -> T:
         return done.value
     coro.close()
     raise RuntimeError("a python-telegram-bot call suspended: it needs an event loop now")
+
+
+class PendingCall(Generic[T]):
+    """A PTB call in two halves: the constructor runs it until its request is written, and
+    `outcome()` reads the answer and lets PTB finish. Between the two, the calling thread does
+    other work (a turn worker runs its next turn) while the answer travels: the time a
+    blocking call would wait. One thread drives it, no event loop; an await of anything but
+    the answer is refused as `run_now` refuses it."""
+
+    __slots__ = ("_coro", "_outcome")
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._coro = coro
+        self._outcome: tuple[T, None] | tuple[None, SendResult] | None = None
+        self._advance(overlap=True)
+
+    def _advance(self, overlap: bool) -> None:
+        token = _OVERLAP.set(overlap)
+        try:
+            awaited = self._coro.send(None)
+        except StopIteration as done:
+            self._outcome = (done.value, None)
+            return
+        except CallFailed as exc:
+            self._outcome = (None, exc.result)
+            return
+        finally:
+            _OVERLAP.reset(token)
+        if awaited is not _ANSWER_DUE or not overlap:
+            self._coro.close()
+            raise RuntimeError("a python-telegram-bot call suspended: it needs an event loop now")
+
+    def outcome(self) -> tuple[T, None] | tuple[None, SendResult]:
+        """(the call's result, None) or (None, the failure as a value); reads the answer the
+        first time (blocking up to the read timeout), then returns the same."""
+        if self._outcome is None:
+            self._advance(overlap=False)
+        assert self._outcome is not None
+        return self._outcome
+
+    def close(self) -> None:
+        """Give up on the answer (shutting down): its connection is closed, not reused."""
+        if self._outcome is None:
+            self._coro.close()
 
 
 class TelegramBot:
@@ -292,6 +381,10 @@ class TelegramBot:
             get_updates_request=self.request,
         )
         _target(self.bot.base_url)  # a URL we cannot send to is refused now, not at each send
+
+    def start(self, action: Callable[[Bot], Coroutine[Any, Any, T]]) -> PendingCall[T]:
+        """`action(bot)` with its request written now and its answer read by `outcome()`."""
+        return PendingCall(action(self.bot))
 
     def call(
         self, action: Callable[[Bot], Coroutine[Any, Any, T]]

@@ -42,7 +42,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.send_seconds = Histogram(
-            "gw_send_seconds", "Time of one platform send", ["channel"],
+            "gw_send_seconds", "From a platform send's request to reading its answer (a turn "
+            "worker reads it after its next turn)", ["channel"],
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
 

@@ -126,6 +126,10 @@ class Runtime:
             if not busy:
                 ready.wait(IDLE_WAIT_S)
                 ready.clear()
+        try:
+            worker.finish_sends()  # the last reply's answer, so that it is recorded as sent
+        except Exception:  # the store is gone: the reply's lease runs out and it goes again
+            logger.exception("worker_stop_failed", extra={"worker": worker.name})
         if claim_ahead is not None:
             try:
                 claim_ahead(None)  # a claim still held goes back to the queue now

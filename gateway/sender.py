@@ -14,12 +14,30 @@ import random
 import time
 from dataclasses import dataclass
 
-from adapters.base import Failed, Outgoing, RetryLater, Sent, Uncertain
+from adapters.base import (
+    Failed,
+    Outgoing,
+    PendingSend,
+    RetryLater,
+    SendResult,
+    Sent,
+    Uncertain,
+    start_send,
+)
 from gateway.context import Gateway
 from gateway.store.base import HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """An outbox item whose request has left; `OutboxSender.finish` reads its answer."""
+
+    item: OutboxItem
+    pending: PendingSend
+    started: float  # perf_counter() when the request started
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,31 +72,69 @@ class OutboxSender:
         The batch is small so that even at the adapters' longest timeout (about 25 s a send)
         it finishes well inside the lease: no other sender can take an item still being sent.
         """
+        tried, last = self.run_once_but_last(limit)
+        if last is not None:
+            self.finish(last)
+        return tried
+
+    def run_once_but_last(self, limit: int = BATCH) -> tuple[int, InFlight | None]:
+        """`run_once`, except that the last request's answer is left to read: the caller
+        `finish`es it after other work (a turn worker: after its next turn). The items before
+        it are finished first, so each goes only after the one before it was answered."""
         items = self.gw.store.claim_outbox(time.time(), self.lease_s, limit)
+        last: InFlight | None = None
         for item in items:
-            try:
-                self.send(item)
-            except Exception:  # an adapter bug must cost one item a retry, not the whole batch
-                logger.exception("send_failed_unexpectedly", extra={"outbox_id": item.id})
-                self._retry(item, item.attempts + 1, time.time(), None, "exception", "exception")
-        return len(items)
+            if last is not None:
+                self.finish(last)
+            last = self.start(item)
+        return len(items), last
 
     def send(self, item: OutboxItem) -> None:
+        flight = self.start(item)
+        if flight is not None:
+            self.finish(flight)
+
+    def start(self, item: OutboxItem) -> InFlight | None:
+        """Write `item`'s request; None if it did not leave (paced, channel gone, a bug)."""
+        try:
+            return self._start(item)
+        except Exception:  # an adapter bug must cost one item a retry, not the whole batch
+            self._unexpected(item)
+            return None
+
+    def finish(self, flight: InFlight) -> None:
+        """Read the answer to a request `start` wrote and record what it means."""
+        try:
+            result = flight.pending.result()
+            self.gw.metrics.send_seconds.labels(flight.item.channel).observe(
+                time.perf_counter() - flight.started
+            )
+            self._record(flight.item, result)
+        except Exception:
+            self._unexpected(flight.item)
+
+    def _unexpected(self, item: OutboxItem) -> None:
+        logger.exception("send_failed_unexpectedly", extra={"outbox_id": item.id})
+        self._retry(item, item.attempts + 1, time.time(), None, "exception", "exception")
+
+    def _start(self, item: OutboxItem) -> InFlight | None:
         gw = self.gw
         adapter = gw.adapters.adapters.get(item.channel)
         if adapter is None:
             gw.store.outbox_dead(item.id, f"channel {item.channel} is disabled")
-            return
+            return None
         pace = getattr(adapter, "pace", None)
         if pace is not None:
             wait = gw.pacer.reserve(item.conversation, time.time(), pace)
             if wait > 0:  # this chat has had its burst: the item goes when it conforms
                 gw.store.outbox_defer(item.id, time.time() + wait)
                 gw.metrics.send_paced.labels(item.channel).inc()
-                return
+                return None
         started = time.perf_counter()
-        result = adapter.send(Outgoing.from_dict(item.payload))
-        gw.metrics.send_seconds.labels(item.channel).observe(time.perf_counter() - started)
+        return InFlight(item, start_send(adapter, Outgoing.from_dict(item.payload)), started)
+
+    def _record(self, item: OutboxItem, result: SendResult) -> None:
+        gw = self.gw
         attempt = item.attempts + 1
         now = time.time()
         match result:

@@ -22,7 +22,7 @@ from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
-from gateway.sender import OutboxSender
+from gateway.sender import InFlight, OutboxSender
 from gateway.store.base import Claim, Conversation, OutboxItem
 
 logger = logging.getLogger(__name__)
@@ -36,18 +36,27 @@ class TurnWorker:
         self.name = name
         self.sender = sender or OutboxSender(gw)
         self.profiles: dict[tuple[str, str], Shopper] = {}  # names looked up on the platform
+        self.in_flight: InFlight | None = None  # a reply whose answer is not read yet
 
     def run_once(self) -> bool:
-        """Process one message if any is ready; True if one was taken."""
+        """Process one message if any is ready; True if one was taken.
+
+        The last reply of a turn is still on its way when this returns: its request was
+        written, and its answer is read at the end of the next turn (`finish_sends`), so the
+        worker runs that turn while the platform answers instead of waiting for it. When no
+        message is ready, the answer is read at once.
+        """
         gw = self.gw
         now = time.time()
         claim = gw.store.claim(self.name, now, gw.config.lease_s)
         if claim is None:
+            self.finish_sends()
             return False
         started = time.perf_counter()
         try:
             committed = self.process(claim, now)
         except Exception:  # the one broad except: a bug or an outage must not lose the message
+            self.finish_sends()
             logger.exception(
                 "turn_failed", extra={"conversation": claim.conversation, "attempt": claim.attempts}
             )
@@ -59,11 +68,19 @@ class TurnWorker:
                 gw.store.release(claim, time.time() + delay, "turn failed")
             return True
         gw.metrics.step_seconds.labels(claim.inbound.channel).observe(time.perf_counter() - started)
+        self.finish_sends()
         if committed:
             gw.metrics.processed.labels(claim.inbound.channel).inc()
-            self.sender.run_once()  # the replies leave now, after the commit
+            # The replies leave now, after the commit; the last one's answer is read later.
+            self.in_flight = self.sender.run_once_but_last()[1]
             gw.outbox_ready.set()
         return True
+
+    def finish_sends(self) -> None:
+        """Read the answer to the reply still on its way, if any, and record it."""
+        flight, self.in_flight = self.in_flight, None
+        if flight is not None:
+            self.sender.finish(flight)
 
     def process(self, claim: Claim, now: float) -> bool:
         gw = self.gw

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from flows.loader import CheckResult, check_text, load_flow
 from flows.messages import Inbound, Shopper
 from flows.model import Flow
+from tests.scripted_server import Scripted
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,17 @@ def browser() -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., Scripted]]:
+    """Loopback servers answering from a script (tests/scripted_server.py), closed after."""
+    servers: list[Scripted] = []
+
+    def make(*script: bytes | None, close_after: bool = False) -> Scripted:
+        servers.append(Scripted(*script, close_after=close_after))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()

@@ -27,108 +27,11 @@ from adapters.telegram_send import (
     CONNECT_TIMEOUT,
     CONNECTION_LOST,
     READ_TIMEOUT,
+    PendingCall,
     TelegramBot,
     run_now,
 )
-
-MESSAGE = {"message_id": 7, "date": 1_700_000_000, "chat": {"id": 5, "type": "private"}}
-OK = json.dumps({"ok": True, "result": MESSAGE}).encode()
-
-
-def answer(body: bytes = OK, *headers: str, status: str = "200 OK") -> bytes:
-    head = "".join(f"{h}\r\n" for h in headers)
-    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
-
-
-def chunked(body: bytes = OK) -> bytes:
-    half = len(body) // 2
-    parts = b"".join(b"%x;x=1\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:]))
-    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + parts + b"0\r\n\r\n"
-
-
-def read_request(conn: socket.socket) -> bytes:
-    """One request (head, then Content-Length bytes of body), or b"" once the peer closed;
-    whatever else arrives (a TLS hello) is returned as it came."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = conn.recv(65536)
-        if not more or not (data + more).startswith(b"POST"):
-            return data + more
-        data += more
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-         if line.lower().startswith(b"content-length:")),
-        0,
-    )  # fmt: skip
-    while len(body) < length:
-        more = conn.recv(65536)
-        if not more:
-            break
-        body += more
-    return head + b"\r\n\r\n" + body
-
-
-class Scripted:
-    """A loopback server that answers each request with the next scripted bytes; `None` closes
-    the connection without answering. After the last answer it keeps the connection open until
-    closed. Counts the connections it accepted."""
-
-    def __init__(self, *script: bytes | None, close_after: bool = False) -> None:
-        self.script = list(script)
-        self.close_after = close_after
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.done = threading.Event()
-        self.hung_up = threading.Event()  # a connection was closed by this side
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.getsockname()[1]}/bot"
-
-    def _serve(self) -> None:
-        while self.script:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:  # closed
-                return
-            self.connections += 1
-            with conn:
-                reply: bytes | None = b""
-                while self.script and reply is not None:
-                    request = read_request(conn)
-                    if not request:
-                        break
-                    self.requests.append(request)
-                    reply = self.script.pop(0)
-                    if reply is not None:
-                        conn.sendall(reply)
-                        if self.close_after:
-                            break
-                if not self.script and reply is not None and not self.close_after:
-                    self.done.wait(10)
-            self.hung_up.set()
-
-    def close(self) -> None:
-        self.done.set()
-        self.server.close()
-        self.thread.join(10)
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[..., Scripted]]:
-    servers: list[Scripted] = []
-
-    def make(*script: bytes | None, close_after: bool = False) -> Scripted:
-        servers.append(Scripted(*script, close_after=close_after))
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
+from tests.scripted_server import OK, Scripted, answer, chunked, error, read_request
 
 
 @pytest.fixture
@@ -411,13 +314,6 @@ def test_a_connect_that_hangs_is_a_connect_timeout(bots: Callable[..., TelegramB
                 filler.close()
 
 
-def error(code: int, description: str, **parameters: object) -> bytes:
-    body: dict[str, object] = {"ok": False, "error_code": code, "description": description}
-    if parameters:
-        body["parameters"] = parameters
-    return json.dumps(body).encode()
-
-
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
@@ -450,3 +346,93 @@ def test_an_error_answer_is_classified_on_telegrams_code(
 def test_a_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         TelegramBot("1:T", "ftp://example.test/bot")
+
+
+# ---- a call in two halves (PendingCall): the request now, the answer later ----
+
+
+def test_a_started_call_has_sent_its_request_and_reads_the_answer_only_when_asked(
+    bots: Callable[..., TelegramBot],
+) -> None:
+    """The server answers only once `start` has returned: had `start` waited for the answer,
+    it would have timed out (read_s) instead."""
+    requests: list[bytes] = []
+    go = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                requests.append(read_request(conn))
+                go.wait(10)
+                conn.sendall(answer())
+                read_request(conn)  # until the client hangs up
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        bot = bots(f"http://127.0.0.1:{server.getsockname()[1]}/bot", read_s=0.5)
+        call = bot.start(lambda b: b.send_message(5, "Hi"))
+        go.set()
+        message, failure = call.outcome()
+        assert failure is None and message.message_id == 7
+        assert call.outcome() == (message, None)  # read once; the same outcome after
+        assert len(requests) == 1 and requests[0].startswith(b"POST /bot1:T/sendMessage ")
+        bot.close()
+        thread.join(5)
+
+
+def test_a_started_call_keeps_its_connection_alive_for_the_next(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(answer(), answer())
+    bot = bots(server.url)
+    assert bot.start(lambda b: b.send_message(5, "Hi")).outcome()[1] is None
+    assert send(bot)[1] is None
+    assert server.connections == 1
+
+
+def test_a_started_call_given_up_closes_its_connection(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    """Its answer is never read, so the connection cannot carry another request."""
+    server = scripted(answer(), answer())
+    bot = bots(server.url)
+    call = bot.start(lambda b: b.send_message(5, "Hi"))
+    call.close()
+    assert server.hung_up.wait(5)
+    assert send(bot)[1] is None
+    assert server.connections == 2
+    assert call.outcome is not None  # (still referenced: the close above did it, not the GC)
+
+
+def test_a_started_call_that_fails_to_connect_fails_on_its_outcome(
+    bots: Callable[..., TelegramBot],
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    call = bots(f"http://127.0.0.1:{port}/bot").start(lambda b: b.send_message(5, "Hi"))
+    assert call.outcome() == (None, CONNECT_FAILED)
+
+
+def test_a_started_call_that_is_answered_with_an_error_fails_on_its_outcome(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    server = scripted(answer(error(429, "Too Many", retry_after=3), status="429 Too Many"))
+    call = bots(server.url).start(lambda b: b.send_message(5, "Hi"))
+    assert call.outcome() == (None, RetryLater(3.0, "429", "flood control"))
+
+
+def test_a_started_call_whose_connection_drops_is_maybe_sent(
+    bots: Callable[..., TelegramBot], scripted: Callable[..., Scripted]
+) -> None:
+    call = bots(scripted(None).url).start(lambda b: b.send_message(5, "Hi"))
+    assert call.outcome() == (None, CONNECTION_LOST)
+
+
+def test_a_started_coroutine_that_awaits_anything_but_the_answer_is_refused() -> None:
+    async def needs_a_loop() -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="suspended"):
+        PendingCall(needs_a_loop())
