@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
 
 
+SentMark = tuple[str, str | None]  # (outbox id, platform id) of a reply the platform accepted
+
+
 @dataclass(frozen=True, slots=True)
 class InFlight:
     """An outbox item whose request has left; `OutboxSender.finish` reads its answer."""
@@ -102,16 +105,23 @@ class OutboxSender:
             self._unexpected(item)
             return None
 
-    def finish(self, flight: InFlight) -> None:
-        """Read the answer to a request `start` wrote and record what it means."""
+    def finish(self, flight: InFlight, defer_sent: bool = False) -> SentMark | None:
+        """Read the answer to a request `start` wrote and record what it means. With
+        `defer_sent`, a success is returned instead of recorded: the caller records it with
+        its next write (a turn worker: in its next commit, see `Store.commit_turn`)."""
+        item = flight.item
         try:
             result = flight.pending.result()
-            self.gw.metrics.send_seconds.labels(flight.item.channel).observe(
+            self.gw.metrics.send_seconds.labels(item.channel).observe(
                 time.perf_counter() - flight.started
             )
-            self._record(flight.item, result)
+            if defer_sent and isinstance(result, Sent):
+                self.gw.metrics.sent.labels(item.channel).inc()
+                return item.id, result.platform_message_id
+            self._record(item, result)
         except Exception:
-            self._unexpected(flight.item)
+            self._unexpected(item)
+        return None
 
     def _unexpected(self, item: OutboxItem) -> None:
         logger.exception("send_failed_unexpectedly", extra={"outbox_id": item.id})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,8 +23,8 @@ from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
-from gateway.sender import InFlight, OutboxSender
-from gateway.store.base import Claim, Conversation, OutboxItem
+from gateway.sender import InFlight, OutboxSender, SentMark
+from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
 TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)
@@ -37,14 +38,16 @@ class TurnWorker:
         self.sender = sender or OutboxSender(gw)
         self.profiles: dict[tuple[str, str], Shopper] = {}  # names looked up on the platform
         self.in_flight: InFlight | None = None  # a reply whose answer is not read yet
+        self.answered: list[SentMark] = []  # replies accepted, to record with the next commit
 
     def run_once(self) -> bool:
         """Process one message if any is ready; True if one was taken.
 
         The last reply of a turn is still on its way when this returns: its request was
-        written, and its answer is read at the end of the next turn (`finish_sends`), so the
-        worker runs that turn while the platform answers instead of waiting for it. When no
-        message is ready, the answer is read at once.
+        written, and its answer is read after the next turn (`read_answer`), so the worker
+        runs that turn while the platform answers instead of waiting for it; a success is
+        then recorded by the commit after that (one write a turn fewer). When no message is
+        ready, the answer is read and recorded at once (`finish_sends`).
         """
         gw = self.gw
         now = time.time()
@@ -56,7 +59,6 @@ class TurnWorker:
         try:
             committed = self.process(claim, now)
         except Exception:  # the one broad except: a bug or an outage must not lose the message
-            self.finish_sends()
             logger.exception(
                 "turn_failed", extra={"conversation": claim.conversation, "attempt": claim.attempts}
             )
@@ -66,9 +68,10 @@ class TurnWorker:
             else:
                 delay = TURN_RETRY_S[min(claim.attempts, len(TURN_RETRY_S)) - 1]
                 gw.store.release(claim, time.time() + delay, "turn failed")
+            self.finish_sends()
             return True
         gw.metrics.step_seconds.labels(claim.inbound.channel).observe(time.perf_counter() - started)
-        self.finish_sends()
+        self.read_answer()
         if committed:
             gw.metrics.processed.labels(claim.inbound.channel).inc()
             # The replies leave now, after the commit; the last one's answer is read later.
@@ -76,11 +79,40 @@ class TurnWorker:
             gw.outbox_ready.set()
         return True
 
-    def finish_sends(self) -> None:
-        """Read the answer to the reply still on its way, if any, and record it."""
+    def read_answer(self) -> None:
+        """Read the answer to the reply still on its way, if any: a success waits in
+        `answered` for the next commit, anything else is recorded now."""
         flight, self.in_flight = self.in_flight, None
         if flight is not None:
-            self.sender.finish(flight)
+            mark = self.sender.finish(flight, defer_sent=True)
+            if mark is not None:
+                self.answered.append(mark)
+
+    def finish_sends(self) -> None:
+        """Read the last answer and record every success not yet recorded: no commit follows
+        to carry them (the queue is empty, a turn failed, the worker stops)."""
+        self.read_answer()
+        while self.answered:  # one by one: what a store outage leaves is recorded later
+            item_id, platform_id = self.answered[0]
+            self.gw.store.outbox_sent(item_id, platform_id, time.time())
+            self.answered.pop(0)
+
+    def _commit(
+        self,
+        claim: Claim,
+        state: ConversationState,
+        history: Sequence[HistoryEntry],
+        outbox: Sequence[OutboxItem],
+        events: Sequence[dict[str, Any]],
+        now: float,
+    ) -> bool:
+        """`commit_turn`, carrying the successes read since the last one (recorded whatever
+        happens to the lease; kept for the next write if the store failed)."""
+        committed = self.gw.store.commit_turn(
+            claim, state, history, outbox, events, now, self.answered
+        )
+        self.answered = []
+        return committed
 
     def process(self, claim: Claim, now: float) -> bool:
         gw = self.gw
@@ -107,7 +139,7 @@ class TurnWorker:
         if gw.analytics is not None:  # once per message id, even if this turn runs again
             flow = gw.flows.flow
             gw.analytics.record(shopper_record(flow, claim, state, result.state, events, now))
-        if not gw.store.commit_turn(claim, result.state, history, outbox, events, now):
+        if not self._commit(claim, result.state, history, outbox, events, now):
             logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
             return False
         if gw.inbox is not None and state.mode == "handoff" and result.state.mode == "handoff":
@@ -130,7 +162,7 @@ class TurnWorker:
             flow = gw.flows.flow
             record = agent_record(flow, claim, turn.state, turn.events, resolved, now)
             gw.analytics.record(record)
-        if gw.store.commit_turn(claim, turn.state, turn.history, outbox, turn.events, now):
+        if self._commit(claim, turn.state, turn.history, outbox, turn.events, now):
             return True
         logger.warning("turn_lease_lost", extra={"conversation": claim.conversation})
         return False

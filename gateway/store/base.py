@@ -159,11 +159,16 @@ class Store(Protocol):
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
+        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
         """Atomically: save state, append history, add outbox items (ignoring ids already
         present), record events (ignoring a second recording of the same claim's message),
-        set last_inbound_at, and mark the message done. False (and nothing written) if the
-        lease was lost to another worker."""
+        set last_inbound_at, and mark the message done. False (and nothing of the turn
+        written) if the lease was lost to another worker.
+
+        First, whatever the lease: `sent` (outbox id, platform id) pairs are recorded as
+        `outbox_sent` would, in the same write: the replies of earlier turns whose answers
+        the worker read since its last commit (TurnWorker), one write a turn fewer."""
 
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         """Give the message back to the queue after a failure, available again at `retry_at`."""

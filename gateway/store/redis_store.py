@@ -407,6 +407,7 @@ class RedisStore:
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
+        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
         key = claim.conversation
         check_same_conversation(key, history)
@@ -431,15 +432,23 @@ class RedisStore:
         hand_over = self._hand_over.lease_until() if outbox else None
         args.extend(("", "") if hand_over is None else (time.time(), hand_over))
         batch = _Batch(self)
+        marks = []  # other conversations' scripts, in the same round trip (one Cluster slot each)
+        for item_id, platform_id in sent:
+            sent_key = self._item_key(item_id)
+            if sent_key is not None:
+                at = self._add_step(batch, sent_key, item_id, "sent", platform_id or "")
+                marks.append((sent_key, item_id, at))
+        zadd_at = len(batch.pipe)
         if outbox:
             batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing
         keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
         batch.script("commit", keys, args)
-        # With replies, this thread's next trip is their outbox_sent, which reads ahead.
-        ahead = None if hand_over is not None else self._prefetch(batch)
+        ahead = self._prefetch(batch)  # this thread's next trip is its next claim
         results = batch.execute()
         self._prefetched(results, ahead)
-        result = results[1 if outbox else 0]
+        for sent_key, item_id, at in marks:
+            self._step_done(sent_key, item_id, "sent", results[at])
+        result = results[-2 if ahead is not None else -1]
         if not result[0]:
             return False
         _ok, version, queue_due, outbox_due, added, handed = result
@@ -453,7 +462,7 @@ class RedisStore:
             self._hand_over.keep(item, hand_over)
         # The next message must become claimable now, and an outbox entry that was already
         # there (ZADD NX added nothing) may be later than the new items; the rest can wait.
-        if queue_due == "" and not (outbox and results[0] == 0):
+        if queue_due == "" and not (outbox and results[zadd_at] == 0):
             self._defer(ready=ready, due=due, oconv=oconv, depth=-1)
             return True
         batch = _Batch(self)
@@ -563,10 +572,23 @@ class RedisStore:
 
     def _outbox_step(self, item_id: str, action: str, a: Any = "", b: Any = "") -> bool:
         """One OUTBOX_STEP on an item; False if there is no such item in a fitting status."""
-        key = self._item_conv.get(item_id) or self._r.hget(self._oconv, item_id)
+        key = self._item_key(item_id)
         if key is None:
             return False
         batch = _Batch(self)
+        at = self._add_step(batch, key, item_id, action, a, b)
+        ahead = self._prefetch(batch) if action == "sent" else None  # a turn's last trip
+        results = batch.execute()
+        self._prefetched(results, ahead)
+        return self._step_done(key, item_id, action, results[at])
+
+    def _item_key(self, item_id: str) -> str | None:
+        """The conversation of an outbox item (remembered, else from the id -> conv hash)."""
+        return self._item_conv.get(item_id) or self._r.hget(self._oconv, item_id)
+
+    def _add_step(self, batch: _Batch, key: str, item_id: str, action: str, a: Any = "",
+                  b: Any = "") -> int:  # fmt: skip
+        """Add an OUTBOX_STEP to `batch`; returns where its answer will be."""
         if action == "sent" and a:  # mapped first, so a delivery report racing us finds it
             pid_key = f"{self.prefix}:pid:{a}"
             batch.pipe.set(pid_key, f"{key}\n{item_id}", ex=self._delivery_ttl_s)
@@ -575,11 +597,10 @@ class RedisStore:
             [self._k(key), self._k(key, ":o"), self._k(key, ":op")],
             [item_id, action, self._outbox_ttl_ms, a, b],
         )
-        at = len(batch.pipe) - 1
-        ahead = self._prefetch(batch) if action == "sent" else None  # a turn's last trip
-        results = batch.execute()
-        self._prefetched(results, ahead)
-        result = results[at]
+        return len(batch.pipe) - 1
+
+    def _step_done(self, key: str, item_id: str, action: str, result: list[Any]) -> bool:
+        """The indexes after an OUTBOX_STEP answered: deferred where that hides no work."""
         if not result[0]:
             return False
         update = (key, result[1], result[2], "v")

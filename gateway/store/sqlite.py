@@ -64,6 +64,7 @@ from gateway.store.sqlite_sql import (
     SQL_NEXT_HEAD,
     SQL_OUTBOX,
     SQL_OUTBOX_HEAD,
+    SQL_OUTBOX_SENT,
     SQL_PUMPED,
     SQL_SAVE_CONVERSATION,
 )
@@ -247,6 +248,7 @@ class SQLiteStore:
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
+        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
         key = claim.conversation
         check_same_conversation(key, history)
@@ -273,6 +275,8 @@ class SQLiteStore:
             lease_until = now + self._ahead.lease_s
         upto, following = 0, []
         with self._db.write() as c:
+            for item_id, platform_id in sent:  # committed even if the lease was lost below
+                _record_sent(c, item_id, platform_id)
             done = c.execute(
                 "DELETE FROM queue WHERE id = ? AND token = ? AND status = 'leased'",
                 (int(claim.id), claim.token),
@@ -386,17 +390,11 @@ class SQLiteStore:
     def _outbox_change(self, sql: str, args: tuple[Any, ...]) -> bool:
         """Apply `sql` (which RETURNs the conversation) and hand the head on if it moved."""
         with self._db.write() as c:
-            rows = c.execute(sql, args).fetchall()
-            if rows:
-                c.execute(SQL_OUTBOX_HEAD, (rows[0][0],))
-        return bool(rows)
+            return _outbox_change(c, sql, args)
 
     def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
-        self._outbox_change(
-            "UPDATE outbox SET status = 'sent', platform_id = ?, due = NULL, lease_until = NULL "
-            "WHERE id = ? AND status = 'pending' RETURNING conversation",
-            (platform_id, item_id),
-        )
+        with self._db.write() as c:
+            _record_sent(c, item_id, platform_id)
 
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
         # Only the head carries `due`; a retried item is the head (it was claimed).
@@ -506,6 +504,17 @@ def _history_rows(entries: Sequence[HistoryEntry]) -> list[tuple[Any, ...]]:
         (h.at, h.direction, h.author, h.text, compact_json(h.data) if h.data else None)
         for h in entries
     ]
+
+
+def _outbox_change(c: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> bool:
+    rows = c.execute(sql, args).fetchall()
+    if rows:
+        c.execute(SQL_OUTBOX_HEAD, (rows[0][0],))
+    return bool(rows)
+
+
+def _record_sent(c: sqlite3.Connection, item_id: str, platform_id: str | None) -> None:
+    _outbox_change(c, SQL_OUTBOX_SENT, (platform_id, item_id))
 
 
 def _insert_history(c: Any, key: str, rows: list[tuple[Any, ...]], after: int

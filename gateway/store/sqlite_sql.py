@@ -167,6 +167,10 @@ WHERE id = (SELECT id FROM outbox WHERE conversation = ?1 AND status = 'pending'
             ORDER BY seq LIMIT 1)
   AND due IS NULL
 """
+SQL_OUTBOX_SENT = (
+    "UPDATE outbox SET status = 'sent', platform_id = ?, due = NULL, lease_until = NULL "
+    "WHERE id = ? AND status = 'pending' RETURNING conversation"
+)
 SQL_ANY_OUTBOX_DUE = "SELECT 1 FROM outbox WHERE due <= ? LIMIT 1"
 SQL_CLAIM_OUTBOX = f"""
 UPDATE outbox SET lease_until = ?1, due = ?1 WHERE id IN (

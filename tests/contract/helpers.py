@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flows.messages import Inbound, Shopper
@@ -67,6 +68,7 @@ def commit(
     replies: int = 1,
     events: int = 1,
     state: ConversationState | None = None,
+    sent: Sequence[tuple[str, str | None]] = (),
 ) -> bool:
     """A turn as the worker writes it: state, two history lines, outbox items and events."""
     new_state = state or ConversationState(node=f"after-{claim.inbound.text}", mode="bot")
@@ -77,6 +79,7 @@ def commit(
         outbox_for(claim, replies, now),
         events_for(claim, events, now),
         now,
+        sent,
     )
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gateway.store.base import HAND_OVER_SLACK_S, Store
-from tests.contract.helpers import LEASE, T0, key, run_turn
+from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
 
 
 def ids(items: list) -> list[str]:
@@ -188,3 +188,46 @@ def test_hand_over_can_be_turned_off(store: Store) -> None:
     assert ids(in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5))) == [
         "telegram:c1:c1-0:0"
     ]
+
+
+def handed_item(store: Store, conv: str, n: int) -> str:
+    """A turn of `conv` whose reply the committing thread was handed (as a turn worker is)."""
+    run_turn(store, conv, n, T0 + n)
+    (item,) = store.claim_outbox(time.time(), LEASE, 5)
+    return item.id
+
+
+def test_a_commit_records_the_replies_sent_before_it_in_the_same_write(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    run_turn(store, "c1", 0, T0, replies=2)
+    (first,) = store.claim_outbox(time.time(), LEASE, 5)
+    assert store.enqueue(inbound("c2"), T0 + 1, TTL)
+    claim = store.claim("w", T0 + 1, LEASE)
+    assert claim is not None and commit(store, claim, T0 + 1, sent=[(first.id, "p-1")])
+    (sent, waiting) = store.outbox_items(key("c1"))
+    assert (sent.status, sent.platform_id, waiting.status) == ("sent", "p-1", "pending")
+    assert store.update_delivery("p-1", "delivered", None)  # found by its platform id
+    # c1's next reply is due now, for any sender (c2's own reply was handed to this thread)
+    assert ids(in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5))) == [waiting.id]
+
+
+def test_a_commit_of_the_same_conversation_records_first_then_hands_over(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    first = handed_item(store, "c1", 0)
+    assert store.enqueue(inbound("c1", 1), T0 + 1, TTL)
+    claim = store.claim("w", T0 + 1, LEASE)
+    assert claim is not None and commit(store, claim, T0 + 1, sent=[(first, None)])
+    assert in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5)) == []  # handed to us
+    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-1:0"]
+
+
+def test_a_commit_that_lost_its_lease_still_records_what_was_sent(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    first = handed_item(store, "c1", 0)
+    assert store.enqueue(inbound("c2"), T0 + 1, TTL)
+    stale = store.claim("w", T0 + 1, LEASE)
+    assert stale is not None
+    assert in_thread(lambda: store.claim("w2", T0 + 2 + LEASE, LEASE)) is not None
+    assert not commit(store, stale, T0 + 3 + LEASE, sent=[(first, "p-1")])
+    assert [o.status for o in store.outbox_items(key("c1"))] == ["sent"]
+    assert store.outbox_items(key("c2")) == []  # and nothing of the turn

@@ -1,6 +1,7 @@
 """A turn worker reads the answer to its last reply after its next turn (TurnWorker.run_once):
-the request has left, the platform answers while the next turn runs. Real SQLite store, the
-real Telegram adapter (PTB over PooledRequest) against a loopback server."""
+the request has left, the platform answers while the next turn runs; a success is recorded
+by the commit after that. Real SQLite store, the real Telegram adapter (PTB over
+PooledRequest) against a loopback server."""
 
 from __future__ import annotations
 
@@ -59,23 +60,28 @@ def arrived(server: Scripted, n: int) -> bool:
     return len(server.requests) == n
 
 
-def test_a_reply_is_recorded_after_the_next_turn_and_at_once_when_none_waits(
+def test_a_reply_is_read_after_the_next_turn_recorded_by_the_one_after_or_when_idle(
     gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
 ) -> None:
-    server = scripted(answer(), answer())
+    server = scripted(answer(), answer(), answer())
     gw = gateway(server.url)
-    shopper_writes(gw, "1")
-    shopper_writes(gw, "2")
+    for chat in ("1", "2", "3"):
+        shopper_writes(gw, chat)
     worker = TurnWorker(gw, "w1")
     assert worker.run_once()
     assert arrived(server, 1)  # the reply went out...
     assert outbox(gw, "1") == [("pending", 0, None)]  # ...and its answer is not read yet
     assert worker.run_once()  # the next turn, then the answer of the one before
-    assert arrived(server, 2)
+    assert [platform_id for _, platform_id in worker.answered] == ["1:7"]
+    assert outbox(gw, "1") == [("pending", 0, None)]  # recorded by the next commit
+    assert worker.run_once()
+    assert arrived(server, 3)
     assert outbox(gw, "1") == [("sent", 0, "1:7")]
     assert outbox(gw, "2") == [("pending", 0, None)]
-    assert not worker.run_once()  # nothing to overlap with: the answer is read now
+    assert not worker.run_once()  # nothing to overlap with: read and recorded now
     assert outbox(gw, "2") == [("sent", 0, "2:7")]
+    assert outbox(gw, "3") == [("sent", 0, "3:7")]
+    assert worker.answered == [] and worker.in_flight is None
 
 
 def test_an_error_answer_read_later_is_retried_as_any_other(
