@@ -10,7 +10,8 @@ figures are medians over the rounds, ratios the median of per-round ratios. Then
 300 updates/s, open loop, webhook acknowledgement latency.
 
 Prints `name: value unit` lines. Environment: BENCH_QUICK=1 (a quick check: fewer chats, one
-round), BENCH_CHATS (default 3000), BENCH_ROUNDS (2), BENCH_ACK_S (seconds of ack mode, 20)
+round), BENCH_CHATS (default 3000), BENCH_ROUNDS (3, so that a ratio is the middle round's,
+not the mean of two), BENCH_ACK_S (seconds of ack mode, 20)
 and BENCH_ACK_ROUNDS (3), as in the peers' own ack table (../shared/bench/RESULTS.md: the
 p99 of one 15-second run moves by a third from run to run), BENCH_WORKERS (WORKERS, turn
 worker threads per process), BENCH_SERVE_ARGS (`gateway serve` options), BENCH_OUT (a file to
@@ -40,7 +41,7 @@ SHARED = ROOT.parent / "shared" / "bench"
 FLOWS = ROOT / "bench" / "flows_bench.yaml"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CHATS = int(os.environ.get("BENCH_CHATS") or (300 if QUICK else 3000))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 2))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (1 if QUICK else 3))
 ACK_S = float(os.environ.get("BENCH_ACK_S") or (5 if QUICK else 20))
 ACK_ROUNDS = int(os.environ.get("BENCH_ACK_ROUNDS") or (1 if QUICK else 3))
 ACK_RATE = 300
