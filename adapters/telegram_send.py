@@ -356,9 +356,11 @@ class PendingCall(Generic[T]):
         return self._outcome
 
     def close(self) -> None:
-        """Give up on the answer (shutting down): its connection is closed, not reused."""
+        """Give up on the answer (shutting down): its connection is closed, not reused, and
+        the outcome is "maybe sent"."""
         if self._outcome is None:
             self._coro.close()
+            self._outcome = (None, CONNECTION_LOST)
 
 
 class TelegramBot:

@@ -82,8 +82,9 @@ class OutboxSender:
 
     def run_once_but_last(self, limit: int = BATCH) -> tuple[int, InFlight | None]:
         """`run_once`, except that the last request's answer is left to read: the caller
-        `finish`es it after other work (a turn worker: after its next turn). The items before
-        it are finished first, so each goes only after the one before it was answered."""
+        `finish`es it after other work (a turn worker: after its next turn), and records it
+        well inside the lease (TurnWorker bounds that). The items before it are finished
+        first, so each goes only after the one before it was answered."""
         items = self.gw.store.claim_outbox(time.time(), self.lease_s, limit)
         last: InFlight | None = None
         for item in items:

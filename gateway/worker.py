@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from adapters.base import WindowDecision
 from flows.engine import step
 from flows.messages import HandoffRequested, Inbound, Shopper, event_to_dict
+from flows.services import CallRequest, CallResponse, InboxStatus, Services
 from flows.state import ConversationState
 from gateway.analytics.turns import agent_record, shopper_record
 from gateway.context import Gateway
@@ -29,6 +30,10 @@ from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 logger = logging.getLogger(__name__)
 TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)
 PROFILE_CACHE = 10_000
+# How long a reply's success may wait for the next commit before it is recorded on its own:
+# far inside the outbox lease (OutboxSender.lease_s, 30 s), after which another sender would
+# take the reply again.
+DEFER_MAX_S = 2.0
 
 
 class TurnWorker:
@@ -39,6 +44,8 @@ class TurnWorker:
         self.profiles: dict[tuple[str, str], Shopper] = {}  # names looked up on the platform
         self.in_flight: InFlight | None = None  # a reply whose answer is not read yet
         self.answered: list[SentMark] = []  # replies accepted, to record with the next commit
+        self.answered_since = 0.0  # perf_counter() when the oldest of them was sent
+        self.replies = 0  # outbox items of the last commit
 
     def run_once(self) -> bool:
         """Process one message if any is ready; True if one was taken.
@@ -46,14 +53,19 @@ class TurnWorker:
         The last reply of a turn is still on its way when this returns: its request was
         written, and its answer is read after the next turn (`read_answer`), so the worker
         runs that turn while the platform answers instead of waiting for it; a success is
-        then recorded by the commit after that (one write a turn fewer). When no message is
-        ready, the answer is read and recorded at once (`finish_sends`).
+        then recorded by the commit after that (one write a turn fewer). Never for long:
+        everything is read and recorded at once when no message is ready, before an HTTP
+        call of the turn (a flow's `call` node, see `_SettleFirst`; a profile lookup), when a
+        turn has several replies (each next one is due only once the one before is
+        recorded), and when a success has waited DEFER_MAX_S, far inside the outbox lease,
+        so that no other sender takes again a reply that has gone.
         """
         gw = self.gw
         now = time.time()
         claim = gw.store.claim(self.name, now, gw.config.lease_s)
         if claim is None:
-            self.finish_sends()
+            if self.finish_sends():
+                gw.outbox_ready.set()  # a conversation's next reply may be due now
             return False
         started = time.perf_counter()
         try:
@@ -74,9 +86,15 @@ class TurnWorker:
         self.read_answer()
         if committed:
             gw.metrics.processed.labels(claim.inbound.channel).inc()
-            # The replies leave now, after the commit; the last one's answer is read later.
-            self.in_flight = self.sender.run_once_but_last()[1]
-            gw.outbox_ready.set()
+            # The replies leave now, after the commit.
+            if self.replies > 1:  # each next one is due once the one before is recorded
+                self.record_answered()
+                self.sender.run_once()
+            else:  # its answer is read after the next turn
+                self.in_flight = self.sender.run_once_but_last()[1]
+        if self.answered and time.perf_counter() - self.answered_since > DEFER_MAX_S:
+            self.record_answered()
+        gw.outbox_ready.set()
         return True
 
     def read_answer(self) -> None:
@@ -86,16 +104,24 @@ class TurnWorker:
         if flight is not None:
             mark = self.sender.finish(flight, defer_sent=True)
             if mark is not None:
+                if not self.answered:
+                    self.answered_since = flight.started
                 self.answered.append(mark)
 
-    def finish_sends(self) -> None:
-        """Read the last answer and record every success not yet recorded: no commit follows
-        to carry them (the queue is empty, a turn failed, the worker stops)."""
-        self.read_answer()
+    def record_answered(self) -> bool:
+        """Record the successes read so far on their own; True if there were any."""
+        recorded = bool(self.answered)
         while self.answered:  # one by one: what a store outage leaves is recorded later
             item_id, platform_id = self.answered[0]
             self.gw.store.outbox_sent(item_id, platform_id, time.time())
             self.answered.pop(0)
+        return recorded
+
+    def finish_sends(self) -> bool:
+        """Read the last answer and record every success not yet recorded, when no commit
+        follows soon to carry them; True if any was recorded."""
+        self.read_answer()
+        return self.record_answered()
 
     def _commit(
         self,
@@ -107,7 +133,12 @@ class TurnWorker:
         now: float,
     ) -> bool:
         """`commit_turn`, carrying the successes read since the last one (recorded whatever
-        happens to the lease; kept for the next write if the store failed)."""
+        happens to the lease; kept for the next write if the store failed). A reply of this
+        conversation still on its way is read first, so that this commit records it and
+        can hand the new reply over."""
+        if self.in_flight is not None and self.in_flight.item.conversation == claim.conversation:
+            self.read_answer()
+        self.replies = len(outbox)
         committed = self.gw.store.commit_turn(
             claim, state, history, outbox, events, now, self.answered
         )
@@ -121,7 +152,7 @@ class TurnWorker:
             return self._agent_action(claim, conversation, now)
         inbound = self._with_profile(claim.inbound)
         state = self._fresh_if_idle(conversation, now)
-        result = step(gw.flows.flow, state, inbound, gw.services)
+        result = step(gw.flows.flow, state, inbound, _SettleFirst(gw.services, self.finish_sends))
         result, reopened = reopen_step(gw, inbound, state, result, now)
         history = [inbound_entry(inbound, now, gw.redact)]
         history += [reply_entry(claim.conversation, r, now, gw.redact) for r in result.replies]
@@ -185,6 +216,7 @@ class TurnWorker:
         key = (inbound.channel, inbound.shopper.id)
         shopper = self.profiles.get(key)
         if shopper is None:
+            self.finish_sends()  # an HTTP call to the platform: settle what is held first
             shopper = lookup(inbound.shopper.id) or inbound.shopper
             if len(self.profiles) >= PROFILE_CACHE:
                 self.profiles.pop(next(iter(self.profiles)))
@@ -226,3 +258,19 @@ class TurnWorker:
                     )
                 )
         return items
+
+
+class _SettleFirst:
+    """The flow's services for one turn: before a `call` node's HTTP request (which may take
+    seconds), the worker reads and records the replies it still holds (`finish_sends`), so
+    that their leases never run down while it waits."""
+
+    def __init__(self, services: Services, settle: Callable[[], object]) -> None:
+        self.services, self.settle = services, settle
+
+    def call(self, request: CallRequest) -> CallResponse:
+        self.settle()
+        return self.services.call(request)
+
+    def inbox_status(self, queue: str) -> InboxStatus | None:
+        return self.services.inbox_status(queue)

@@ -446,8 +446,15 @@ class RedisStore:
         ahead = self._prefetch(batch)  # this thread's next trip is its next claim
         results = batch.execute()
         self._prefetched(results, ahead)
-        for sent_key, item_id, at in marks:
-            self._step_done(sent_key, item_id, "sent", results[at])
+        try:
+            return self._committed(key, results, zadd_at, ahead, outbox, hand_over)
+        finally:  # the marks' indexes after the commit's own: theirs may cost a trip
+            for sent_key, item_id, at in marks:
+                self._step_done(sent_key, item_id, "sent", results[at])
+
+    def _committed(self, key: str, results: list[Any], zadd_at: int, ahead: int | None,
+                   outbox: Sequence[OutboxItem], hand_over: float | None) -> bool:  # fmt: skip
+        """The indexes after a COMMIT answered (see commit_turn)."""
         result = results[-2 if ahead is not None else -1]
         if not result[0]:
             return False

@@ -5,15 +5,18 @@ PooledRequest) against a loopback server."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from adapters.registry import BuiltAdapters
 from adapters.telegram import TelegramAdapter, TelegramConfig
+from gateway import worker as worker_module
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.flow_holder import FlowHolder
@@ -109,3 +112,148 @@ def test_a_stopping_worker_reads_the_answer_of_its_last_reply(
     runtime.stop_event.set()
     runtime._work(worker)  # the loop ends at once, as after stop()
     assert outbox(gw, "1") == [("sent", 0, "1:7")]
+
+
+CALLING_FLOW = """\
+version: 1
+shop:
+  name: Test Shop
+env:
+  SHOP_API_URL: http://127.0.0.1:9
+settings:
+  start: lookup
+nodes:
+  lookup:
+    call:
+      url: "{{ env.SHOP_API_URL }}/orders"
+      timeout: 2
+      on_error: done
+    next: done
+  done:
+    say: "Done."
+    end: true
+"""
+
+
+def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+) -> None:
+    """A flow's HTTP call may take seconds: the reply sent before it must not wait for the
+    commit after it (its outbox lease could run out and another sender send it again)."""
+    seen_at_call: list[list[tuple[str, int, str | None]]] = []
+    gw_box: list[Gateway] = []
+
+    class Shop(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen_at_call.append(outbox(gw_box[0], "1"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Shop) as shop:
+        threading.Thread(target=shop.serve_forever, daemon=True).start()
+        flows = tmp_path / "calling.yaml"
+        flows.write_text(CALLING_FLOW)
+        server = scripted(answer(), answer())
+        gw = gateway(server.url)
+        gw.flows = FlowHolder(flows, {"SHOP_API_URL": f"http://127.0.0.1:{shop.server_port}"})
+        gw_box.append(gw)
+        shopper_writes(gw, "1")
+        shopper_writes(gw, "2")
+        worker = TurnWorker(gw, "w1")
+        assert worker.run_once() and worker.run_once()
+        shop.shutdown()
+    assert seen_at_call[1] == [("sent", 0, "1:7")]  # recorded before chat 2's call went out
+
+
+def test_a_success_that_waited_too_long_is_recorded_on_its_own(
+    gateway: Callable[[str], Gateway],
+    scripted: Callable[..., Scripted],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "DEFER_MAX_S", 0.0)
+    server = scripted(answer(), answer())
+    gw = gateway(server.url)
+    shopper_writes(gw, "1")
+    shopper_writes(gw, "2")
+    worker = TurnWorker(gw, "w1")
+    assert worker.run_once() and worker.run_once()
+    assert outbox(gw, "1") == [("sent", 0, "1:7")]  # not left for the next commit
+    assert worker.answered == []
+
+
+def test_a_reply_of_the_conversation_being_committed_rides_with_its_commit(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+) -> None:
+    """The shopper wrote again before the answer was read: the commit records the reply
+    first, so it can hand the new one over to this worker."""
+    server = scripted(answer(), answer())
+    gw = gateway(server.url)
+    shopper_writes(gw, "1")
+    worker = TurnWorker(gw, "w1")
+    assert worker.run_once()
+    second = replace(msg("Track my order", conversation="1"), message_id="1-2")
+    assert gw.store.enqueue(second, time.time(), 60)
+    assert worker.run_once()
+    assert arrived(server, 2)  # sent by this worker, not left for the sender thread
+    assert [o[0] for o in outbox(gw, "1")] == ["sent", "pending"]
+
+
+TWO_REPLY_FLOW = """\
+version: 1
+shop:
+  name: Test Shop
+settings:
+  start: first
+nodes:
+  first:
+    say: "One."
+    next: second
+  second:
+    say: "Two."
+    end: true
+"""
+
+
+def test_a_turn_with_several_replies_records_the_first_at_once(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+) -> None:
+    """The second reply is due only once the first is recorded: no waiting for two turns."""
+    flows = tmp_path / "two.yaml"
+    flows.write_text(TWO_REPLY_FLOW)
+    server = scripted(answer())
+    gw = gateway(server.url)
+    gw.flows = FlowHolder(flows, {})
+    shopper_writes(gw, "1")
+    shopper_writes(gw, "2")
+    assert TurnWorker(gw, "w1").run_once()
+    assert outbox(gw, "1") == [("sent", 0, "1:7"), ("pending", 0, None)]
+    (due,) = gw.store.claim_outbox(time.time(), 30.0, 5)  # for the sender thread, now
+    assert due.id.endswith(":1") and due.conversation == "telegram:1"
+
+
+def test_what_a_worker_holds_is_recorded_before_a_profile_lookup(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+) -> None:
+    """A shopper without a name is looked up on the platform (Messenger): an HTTP call."""
+    server = scripted(answer(), answer())
+    gw = gateway(server.url)
+    seen_at_lookup: list[list[tuple[str, int, str | None]]] = []
+
+    def profile(shopper_id: str) -> None:
+        seen_at_lookup.append(outbox(gw, "1"))
+
+    gw.adapters.adapters["telegram"].profile = profile  # type: ignore[attr-defined]
+    shopper_writes(gw, "1")
+    nameless = replace(msg("/start", conversation="2", name=None), message_id="2-1")
+    assert gw.store.enqueue(nameless, time.time(), 60)
+    worker = TurnWorker(gw, "w1")
+    assert worker.run_once() and worker.run_once()
+    assert seen_at_lookup == [[("sent", 0, "1:7")]]
