@@ -93,11 +93,6 @@ class OutboxSender:
             last = self.start(item)
         return len(items), last
 
-    def send(self, item: OutboxItem) -> None:
-        flight = self.start(item)
-        if flight is not None:
-            self.finish(flight)
-
     def start(self, item: OutboxItem) -> InFlight | None:
         """Write `item`'s request; None if it did not leave (paced, channel gone, a bug)."""
         try:
