@@ -180,6 +180,14 @@ redis.call("HSET", KEYS[1], "ha", ARGV[2], "he", ARGV[3])
 return {1, bump(KEYS[1]), ARGV[2]}
 """
 
+# KEYS c; ARGV token now: a read-ahead claim given back unworked, its attempt taken back
+UNCLAIM = """
+if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end
+redis.call("HDEL", KEYS[1], "lt", "lu", "lw")
+redis.call("HINCRBY", KEYS[1], "hn", -1)
+return {1, bump(KEYS[1]), redis.call("HGET", KEYS[1], "ha") or ARGV[2]}
+"""
+
 # KEYS c q x; ARGV token error now
 BURY = """
 if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end
@@ -290,6 +298,7 @@ SCRIPTS = {
     "claim": PRELUDE + CLAIM,
     "commit": PRELUDE + COMMIT,
     "release": PRELUDE + RELEASE,
+    "unclaim": PRELUDE + UNCLAIM,
     "bury": PRELUDE + BURY,
     "history": HISTORY,
     "outbox_claim": PRELUDE + OUTBOX_CLAIM,

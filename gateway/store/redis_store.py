@@ -54,6 +54,10 @@ sorted set is the simpler shape.
 
 Dedupe is a small hash per conversation instead of a key per message: one key with a TTL costs
 far less memory than thousands, and expiry follows the caller's clock like the SQLite backend.
+
+A busy turn worker makes one round trip a turn: its commit also reads the ready index and claims
+its next message (`claim_ahead`), whose conversation comes with the claim (`load`). Each trip is
+a raw batch on a connection the thread keeps (`redis_wire.Wire`), not a redis-py pipeline.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import redis
@@ -85,6 +89,7 @@ from gateway.store.base import (
     delivery_rank,
 )
 from gateway.store.redis_lua import INLINE_MAX, SCRIPTS
+from gateway.store.redis_wire import Wire
 
 logger = logging.getLogger(__name__)
 CANDIDATES = 16  # conversations a claimer considers per round
@@ -195,6 +200,15 @@ def _conversation(key: str, state: str | None, last_inbound: Any, updated: Any) 
     )  # fmt: skip
 
 
+def _pairs(mapping: dict[str, str]) -> list[str]:
+    return [x for pair in mapping.items() for x in pair]
+
+
+def _lowest(index: str, now: float, limit: int) -> tuple[Any, ...]:
+    """ZRANGEBYSCORE: the first `limit` members due at `now`."""
+    return ("ZRANGEBYSCORE", index, "-inf", now, "LIMIT", 0, limit)
+
+
 def _index_args(delta: int, updates: Sequence[Update]) -> list[Any]:
     args: list[Any] = [delta]
     for update in updates:
@@ -202,26 +216,42 @@ def _index_args(delta: int, updates: Sequence[Update]) -> list[Any]:
     return args
 
 
-class _Batch:
-    """A pipeline (one round trip) that runs our scripts by SHA, loading one only if missing.
+@dataclass(frozen=True)
+class _Ahead:
+    """A claim taken by a commit's trip for the thread's next turn (see claim_ahead)."""
 
-    redis-py's own pipelines ask SCRIPT EXISTS first: a second round trip every time.
-    """
+    claim: Claim
+    read: Conversation  # the conversation as that claim read it
+    at: float  # when (time.monotonic())
+
+
+class _Batch:
+    """Commands for one round trip (`Wire`) that run our scripts by SHA, loading one only if
+    the server lacks it (redis-py's own pipelines ask SCRIPT EXISTS first, every time)."""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
-        self.pipe = store._r.pipeline(transaction=False)
-        self.scripts: list[tuple[int, str, list[str], list[Any]]] = []
+        self.commands: list[tuple[Any, ...]] = []
+        self.scripts: list[tuple[int, str]] = []  # where a script's reply will be, its name
 
-    def script(self, name: str, keys: list[str], args: list[Any]) -> None:
-        self.scripts.append((len(self.pipe), name, keys, args))
-        self.pipe.evalsha(self.store._sha[name], len(keys), *keys, *args)
+    def __len__(self) -> int:
+        return len(self.commands)
+
+    def command(self, *args: Any) -> int:
+        """Add a command; returns where its reply will be."""
+        self.commands.append(args)
+        return len(self.commands) - 1
+
+    def script(self, name: str, keys: list[str], args: list[Any]) -> int:
+        self.scripts.append((len(self.commands), name))
+        return self.command("EVALSHA", self.store._sha[name], len(keys), *keys, *args)
 
     def execute(self) -> list[Any]:
-        results = self.pipe.execute(raise_on_error=False)
-        for i, name, keys, args in self.scripts:
+        results = self.store._wire.run(self.commands) if self.commands else []
+        for i, name in self.scripts:
             if isinstance(results[i], NoScriptError):  # the server restarted or was flushed
-                results[i] = self.store._run(name, keys, args)
+                self.store._r.script_load(SCRIPTS[name])
+                results[i] = self.store._wire.run([self.commands[i]])[0]
         for result in results:
             if isinstance(result, Exception):
                 raise result
@@ -246,6 +276,7 @@ class RedisStore:
             raise ValueError(f"Redis key prefix {prefix!r} must be non-empty and free of braces")
         self.prefix = prefix
         self._r = redis.Redis.from_url(url, decode_responses=True)
+        self._wire = Wire(self._r)
         self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SCRIPTS.items()}
         self._outbox_ttl_ms = int(outbox_ttl_s * 1000)
         self._delivery_ttl_s = int(delivery_ttl_s)
@@ -264,6 +295,7 @@ class RedisStore:
         self._item_conv: dict[str, str] = {}
         self._hand_over = HandOver()
         self._claimed = threading.local()  # the conversation this thread's last claim read
+        self._ahead = threading.local()  # a turn worker's next claim, taken by its commit
 
     # ---- plumbing ----
 
@@ -271,11 +303,9 @@ class RedisStore:
         return f"{self.prefix}:{{conv:{key}}}{suffix}"
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        try:
-            return self._r.evalsha(self._sha[name], len(keys), *keys, *args)
-        except NoScriptError:
-            self._r.script_load(SCRIPTS[name])
-            return self._r.evalsha(self._sha[name], len(keys), *keys, *args)
+        batch = _Batch(self)
+        batch.script(name, keys, args)
+        return batch.execute()[0]
 
     def _defer(
         self,
@@ -310,9 +340,9 @@ class RedisStore:
         if due:
             batch.script("index", self._due_keys, _index_args(0, due))
         if oconv:
-            batch.pipe.hset(self._oconv, mapping=oconv)
+            batch.command("HSET", self._oconv, *_pairs(oconv))
         if unmap:
-            batch.pipe.hdel(self._oconv, *unmap)
+            batch.command("HDEL", self._oconv, *unmap)
 
     def _remember(self, items: Sequence[OutboxItem]) -> None:
         if len(self._item_conv) > ITEM_CACHE:
@@ -326,7 +356,7 @@ class RedisStore:
         key = inbound.key
         entry = compact_json([now, uuid.uuid4().hex, to_dict(inbound)])
         batch = _Batch(self)
-        batch.pipe.zadd(self._ready_keys[0], {key: now}, nx=True)  # so a crash strands nothing
+        batch.command("ZADD", self._ready_keys[0], "NX", now, key)  # so a crash strands nothing
         batch.script(
             "enqueue",
             [self._k(key), self._k(key, ":q"), self._k(key, ":d")],
@@ -346,58 +376,109 @@ class RedisStore:
         conversation's script is the judge), and when none of them has a message the index
         is read afresh before giving up."""
         self._claimed.claimer = True
-        prefetched = getattr(self._claimed, "candidates", None)
-        self._claimed.candidates = None
-        if prefetched is not None and time.monotonic() - prefetched[1] < PREFETCH_S:
-            claim = self._claim_among(prefetched[0], worker, now, lease_s)
+        held: _Ahead | None = getattr(self._ahead, "claim", None)
+        if held is not None:  # taken by this thread's last commit (see claim_ahead)
+            self._ahead.claim = None
+            if held.claim.lease_until - now > lease_s / 2:
+                self._claimed.conversation = (held.read, held.at)
+                return held.claim
+            self._unclaim(held.claim)  # its lease is running out (a slow send): afresh below
+        prefetched, read_at = self._candidates()
+        if prefetched:
+            claim = self._claim_among(prefetched, read_at, worker, now, lease_s)
             if claim is not None:
                 return claim
         batch = _Batch(self)
         self._flush(batch)
-        batch.pipe.zrangebyscore(self._ready_keys[0], "-inf", now, start=0, num=CANDIDATES)
-        return self._claim_among(batch.execute()[-1], worker, now, lease_s)
+        batch.command(*_lowest(self._ready_keys[0], now, CANDIDATES))
+        return self._claim_among(batch.execute()[-1], time.monotonic(), worker, now, lease_s)
+
+    def _candidates(self) -> tuple[list[str], float]:
+        """What this thread's last trip read of the ready index and when, if it is fresh;
+        taken (a claim leaves what it did not try, see _claim_among)."""
+        prefetched: tuple[list[str], float] | None = getattr(self._claimed, "candidates", None)
+        self._claimed.candidates = None
+        if prefetched is not None and time.monotonic() - prefetched[1] < PREFETCH_S:
+            return prefetched
+        return [], 0.0
+
+    def claim_ahead(self, worker: str | None, lease_s: float = 0.0) -> None:
+        """Read-ahead for a turn worker's thread: from now on each of its commits also claims
+        one of the conversations its last trip saw ready, in the same round trip, and its next
+        `claim` returns that one without a trip of its own. As on SQLite, the lease starts
+        while this turn's replies are sent; one that ran down past half is given back and
+        claimed afresh; None turns it off and gives back a claim still held."""
+        held: _Ahead | None = getattr(self._ahead, "claim", None)
+        self._ahead.worker, self._ahead.lease_s, self._ahead.claim = worker, lease_s, None
+        if worker is None and held is not None:
+            self._unclaim(held.claim)
+
+    def _unclaim(self, claim: Claim) -> None:
+        """Give back a read-ahead claim never worked on: claimable at once, its attempt taken
+        back (a stopping worker costs a message no attempt)."""
+        key = claim.conversation
+        result = self._run("unclaim", [self._k(key)], [claim.token, time.time()])
+        if result[0]:
+            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
 
     def _prefetch(self, batch: _Batch) -> int | None:
         """Add a read of the ready index to `batch` if this thread claims (a turn worker):
         its next claim uses the answer (see `claim`). Returns where the answer will be."""
         if not getattr(self._claimed, "claimer", False):
             return None
-        at = len(batch.pipe)
-        batch.pipe.zrangebyscore(self._ready_keys[0], "-inf", time.time(), start=0, num=CANDIDATES)
+        at = len(batch)
+        batch.command(*_lowest(self._ready_keys[0], time.time(), CANDIDATES))
         return at
 
     def _prefetched(self, results: list[Any], at: int | None) -> None:
         if at is not None:
             self._claimed.candidates = (results[at], time.monotonic())
 
-    def _claim_among(self, found: list[str], worker: str, now: float, lease_s: float
-                     ) -> Claim | None:  # fmt: skip
+    def _claim_among(self, found: list[str], read_at: float, worker: str, now: float,
+                     lease_s: float) -> Claim | None:  # fmt: skip
+        """The first of `found` (read from the index at `read_at`) that has a message for us;
+        the ones not tried stay this thread's candidates (its commit may claim one ahead)."""
         lease_until = now + lease_s
         token = uuid.uuid4().hex
         # The oldest first; the rest shuffled so that racing claimers spread out.
         rest = found[1:]
         random.shuffle(rest)
-        for key in found[:1] + rest:
-            keys = [self._k(key), self._k(key, ":q"), self._k(key, ":s")]
+        order = found[:1] + rest
+        for i, key in enumerate(order):
             batch = _Batch(self)
             self._flush(batch)  # what waits for our next call rides along (see _defer)
-            batch.script("claim", keys, [now, lease_until, token, worker])
-            result = batch.execute()[-1]
-            self._defer(ready=[(key, result[1], result[2], "v")])
-            if result[0]:
-                _at, entry_id, message = json.loads(result[3])
-                state, last_inbound, updated = result[5:8]
-                read = _conversation(key, state, last_inbound, updated)
-                self._claimed.conversation = (read, time.monotonic())
-                return Claim(
-                    id=entry_id,
-                    conversation=key,
-                    inbound=from_dict(Inbound, message),
-                    attempts=int(result[4]),
-                    lease_until=lease_until,
-                    token=token,
-                )
+            self._add_claim(batch, key, now, lease_until, token, worker)
+            got = self._claimed_one(key, batch.execute()[-1], lease_until, token)
+            if got is not None:
+                self._claimed.conversation = (got[1], time.monotonic())
+                tried = set(order[: i + 1])
+                self._claimed.candidates = ([k for k in found if k not in tried], read_at)
+                return got[0]
         return None
+
+    def _add_claim(self, batch: _Batch, key: str, now: float, lease_until: float, token: str,
+                   worker: str) -> int:  # fmt: skip
+        keys = [self._k(key), self._k(key, ":q"), self._k(key, ":s")]
+        return batch.script("claim", keys, [now, lease_until, token, worker])
+
+    def _claimed_one(self, key: str, result: list[Any], lease_until: float, token: str
+                     ) -> tuple[Claim, Conversation] | None:  # fmt: skip
+        """A CLAIM's answer: the claim and the conversation as it read it, or None (busy,
+        not due, empty); the index is fixed on the next trip either way (see _defer)."""
+        self._defer(ready=[(key, result[1], result[2], "v")])
+        if not result[0]:
+            return None
+        _at, entry_id, message = json.loads(result[3])
+        state, last_inbound, updated = result[5:8]
+        claim = Claim(
+            id=entry_id,
+            conversation=key,
+            inbound=from_dict(Inbound, message),
+            attempts=int(result[4]),
+            lease_until=lease_until,
+            token=token,
+        )
+        return claim, _conversation(key, state, last_inbound, updated)
 
     def commit_turn(
         self,
@@ -438,24 +519,46 @@ class RedisStore:
             if sent_key is not None:
                 at = self._add_step(batch, sent_key, item_id, "sent", platform_id or "")
                 marks.append((sent_key, item_id, at))
-        zadd_at = len(batch.pipe)
+        zadd_at = len(batch)
         if outbox:
-            batch.pipe.zadd(self._due_keys[0], {key: now}, nx=True)  # so a crash strands nothing
+            batch.command("ZADD", self._due_keys[0], "NX", now, key)  # so a crash strands nothing
         keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
-        batch.script("commit", keys, args)
+        commit_at = batch.script("commit", keys, args)
+        following = self._claim_following(batch, key, now)
         ahead = self._prefetch(batch)  # this thread's next trip is its next claim
         results = batch.execute()
         self._prefetched(results, ahead)
+        if following is not None:  # held whatever became of the commit: it has its lease
+            at, next_key, lease_until, token = following
+            got = self._claimed_one(next_key, results[at], lease_until, token)
+            if got is not None:
+                self._ahead.claim = _Ahead(*got, time.monotonic())
         try:
-            return self._committed(key, results, zadd_at, ahead, outbox, hand_over)
+            return self._committed(key, results, zadd_at, commit_at, outbox, hand_over)
         finally:  # the marks' indexes after the commit's own: theirs may cost a trip
             for sent_key, item_id, at in marks:
                 self._step_done(sent_key, item_id, "sent", results[at])
 
-    def _committed(self, key: str, results: list[Any], zadd_at: int, ahead: int | None,
+    def _claim_following(self, batch: _Batch, key: str, now: float
+                         ) -> tuple[int, str, float, str] | None:  # fmt: skip
+        """Add to a commit's trip the claim of this thread's next message (see claim_ahead):
+        the oldest other conversation its last trip saw ready. The deferred index updates go
+        first, so that the trip's read of the index (`_prefetch`) sees this turn's lease."""
+        worker: str | None = getattr(self._ahead, "worker", None)
+        if worker is None:
+            return None
+        self._flush(batch)
+        found = [k for k in self._candidates()[0] if k != key]
+        if not found:
+            return None
+        token, lease_until = uuid.uuid4().hex, now + self._ahead.lease_s
+        at = self._add_claim(batch, found[0], now, lease_until, token, worker)
+        return at, found[0], lease_until, token
+
+    def _committed(self, key: str, results: list[Any], zadd_at: int, commit_at: int,
                    outbox: Sequence[OutboxItem], hand_over: float | None) -> bool:  # fmt: skip
         """The indexes after a COMMIT answered (see commit_turn)."""
-        result = results[-2 if ahead is not None else -1]
+        result = results[commit_at]
         if not result[0]:
             return False
         _ok, version, queue_due, outbox_due, added, handed = result
@@ -478,7 +581,7 @@ class RedisStore:
         if due:
             batch.script("index", self._due_keys, _index_args(0, due))
         if oconv:
-            batch.pipe.hset(self._oconv, mapping=oconv)
+            batch.command("HSET", self._oconv, *_pairs(oconv))
         batch.execute()
         return True
 
@@ -506,7 +609,7 @@ class RedisStore:
         a process died between a script and its index update."""
         batch = _Batch(self)
         self._flush(batch)
-        batch.pipe.get(self._ready_keys[2])
+        batch.command("GET", self._ready_keys[2])
         return max(0, int(batch.execute()[-1] or 0))
 
     # ---- conversations and history ----
@@ -560,7 +663,7 @@ class RedisStore:
             return []
         batch = _Batch(self)
         self._flush(batch)
-        batch.pipe.zrangebyscore(self._due_keys[0], "-inf", now, start=0, num=limit)
+        batch.command(*_lowest(self._due_keys[0], now, limit))
         keys = batch.execute()[-1]
         if not keys:
             return []
@@ -598,13 +701,13 @@ class RedisStore:
         """Add an OUTBOX_STEP to `batch`; returns where its answer will be."""
         if action == "sent" and a:  # mapped first, so a delivery report racing us finds it
             pid_key = f"{self.prefix}:pid:{a}"
-            batch.pipe.set(pid_key, f"{key}\n{item_id}", ex=self._delivery_ttl_s)
+            batch.command("SET", pid_key, f"{key}\n{item_id}", "EX", self._delivery_ttl_s)
         batch.script(
             "outbox_step",
             [self._k(key), self._k(key, ":o"), self._k(key, ":op")],
             [item_id, action, self._outbox_ttl_ms, a, b],
         )
-        return len(batch.pipe) - 1
+        return len(batch) - 1
 
     def _step_done(self, key: str, item_id: str, action: str, result: list[Any]) -> bool:
         """The indexes after an OUTBOX_STEP answered: deferred where that hides no work."""
@@ -621,12 +724,12 @@ class RedisStore:
         batch.script("index", self._due_keys, _index_args(0, [update]))
         item = _item(key, item_id, result[3])
         if action == "sent":
-            batch.pipe.hdel(self._oconv, item_id)
+            batch.command("HDEL", self._oconv, item_id)
         elif action == "dead":
-            batch.pipe.hset(self._oconv, item_id, key)
-            batch.pipe.zadd(self._odead, {item_id: item.created_at})
+            batch.command("HSET", self._oconv, item_id, key)
+            batch.command("ZADD", self._odead, item.created_at, item_id)
         elif action == "retry_dead":
-            batch.pipe.zrem(self._odead, item_id)
+            batch.command("ZREM", self._odead, item_id)
         batch.execute()
         return True
 
