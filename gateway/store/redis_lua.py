@@ -83,11 +83,25 @@ end
 """
 )
 
-# KEYS c q d; ARGV message_id now expires_at ttl_ms entry
+# KEYS c q d; ARGV message_id now expires_at ttl_ms entry proposed_version
+# The caller's index update rides in the same trip, with the version it proposed and the score
+# `now`: right when the queue was empty, so the script takes that version (if it is newer than
+# the conversation's: a clock behind makes it take the next one). In every other case the answer
+# carries a version past the proposed one and the true score, for the caller to set after it.
 ENQUEUE = """
 local now = tonumber(ARGV[2])
+local function past_proposed()
+  if tonumber(ARGV[6]) > tonumber(redis.call("HGET", KEYS[1], "v") or "0") then
+    redis.call("HSET", KEYS[1], "v", ARGV[6])
+  end
+  return bump(KEYS[1])
+end
+local function head_due()
+  if redis.call("LLEN", KEYS[2]) == 0 then return "" end
+  return redis.call("HGET", KEYS[1], "lu") or redis.call("HGET", KEYS[1], "ha") or ARGV[2]
+end
 local seen = redis.call("HGET", KEYS[3], ARGV[1])
-if seen and tonumber(seen) > now then return {0} end
+if seen and tonumber(seen) > now then return {0, past_proposed(), head_due()} end
 redis.call("HSET", KEYS[3], ARGV[1], ARGV[3])
 redis.call("PEXPIRE", KEYS[3], ARGV[4])
 if redis.call("HLEN", KEYS[3]) % 64 == 0 then  -- now and then, forget expired ids
@@ -98,10 +112,13 @@ if redis.call("HLEN", KEYS[3]) % 64 == 0 then  -- now and then, forget expired i
 end
 if redis.call("RPUSH", KEYS[2], ARGV[5]) == 1 then
   redis.call("HSET", KEYS[1], "ha", ARGV[2])
-  return {1, bump(KEYS[1]), ARGV[2], "v"}
+  if tonumber(ARGV[6]) > tonumber(redis.call("HGET", KEYS[1], "v") or "0") then
+    redis.call("HSET", KEYS[1], "v", ARGV[6])
+    return {1, ARGV[6], ARGV[2]}
+  end
+  return {1, bump(KEYS[1]), ARGV[2]}
 end
-local lu = redis.call("HGET", KEYS[1], "lu")
-return {1, version(KEYS[1]), lu or redis.call("HGET", KEYS[1], "ha") or ARGV[2], "n"}
+return {1, past_proposed(), head_due()}
 """
 
 # KEYS c q s; ARGV now lease_until token worker
@@ -266,27 +283,21 @@ end
 return 1
 """
 
-# KEYS index ver [counter]; ARGV counter_delta, then (conv, version, score, mode)...
-# mode "v": apply if newer than the version seen (score "" removes); "n": add only if absent.
+# KEYS index ver [counter]; ARGV counter_delta, then (conv, version, score)...: each applied
+# if its version is newer than the one seen for that conversation (score "" removes).
 INDEX = """
 local delta = tonumber(ARGV[1])
 if delta ~= 0 then redis.call("INCRBY", KEYS[3], delta) end  -- only the queue passes a counter
-for i = 2, #ARGV, 4 do
-  local conv, ver, score, mode = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  if mode == "n" then
-    if score ~= "" and not redis.call("ZSCORE", KEYS[1], conv) then
+for i = 2, #ARGV, 3 do
+  local conv, ver, score = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local seen = redis.call("HGET", KEYS[2], conv)
+  if not seen or tonumber(ver) > tonumber(seen) then
+    if score == "" then
+      redis.call("ZREM", KEYS[1], conv)
+      redis.call("HDEL", KEYS[2], conv)
+    else
       redis.call("ZADD", KEYS[1], score, conv)
-    end
-  else
-    local seen = redis.call("HGET", KEYS[2], conv)
-    if not seen or tonumber(ver) > tonumber(seen) then
-      if score == "" then
-        redis.call("ZREM", KEYS[1], conv)
-        redis.call("HDEL", KEYS[2], conv)
-      else
-        redis.call("ZADD", KEYS[1], score, conv)
-        redis.call("HSET", KEYS[2], conv, ver)
-      end
+      redis.call("HSET", KEYS[2], conv, ver)
     end
   end
 end

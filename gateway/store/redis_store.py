@@ -41,10 +41,13 @@ script is the judge (leased? not due yet? empty?), so the index is only a hint a
 It cannot sit in the conversation's slot, so it is updated right after the script, from the
 script's answer, with a per-conversation version: every script that changes the head bumps `v`,
 and the index applies an update only if its version is newer. Updates from racing clients can
-arrive in any order and the index still ends at the newest state. Before a message or an outbox
-item is written, its conversation is added to the index (ZADD NX), and the next message of a
-conversation restores a missing entry, so a crash between a script and its index update leaves
-an early entry or, at worst, one message waiting for the next. Updates that can only leave an
+arrive in any order and the index still ends at the newest state. A message for a conversation
+with nothing queued (a shopper waiting for a reply) needs no second trip: the enqueue proposes
+the version itself, the time in microseconds, and its index update rides in the same trip after
+the script, which takes that version (ENQUEUE). Before a message or an outbox item is written,
+its conversation is added to the index (ZADD NX), and the next message of a conversation
+restores a missing entry, so a crash between a script and its index update leaves an early
+entry or, at worst, one message waiting for the next. Updates that can only leave an
 entry early (a lease taken, an emptied queue) ride along with the store's next call instead of
 costing a round trip of their own (`_defer`): an early entry just makes a claimer ask the
 script, hear "busy", and correct it. A stream with a
@@ -97,7 +100,7 @@ CLAIM_READ_S = 1.0  # how long a claim's read of the conversation stands in for 
 PREFETCH_S = 0.5  # how long candidates read on a turn's last trip stand in for the next claim's
 ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
 
-Update = tuple[str, Any, Any, str]  # (conversation, version, score or "", mode) for INDEX
+Update = tuple[str, Any, Any]  # (conversation, version, score or "") for INDEX
 
 
 # History lines. The usual (direction, author) pairs are written as one digit and data's
@@ -353,20 +356,27 @@ class RedisStore:
     # ---- inbound queue ----
 
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
+        """One round trip when the conversation had nothing queued (a shopper waiting for a
+        reply): the index update rides along with a version proposed here, which the script
+        takes (see ENQUEUE); otherwise a second trip sets the index from the script's answer."""
         key = inbound.key
         entry = compact_json([now, uuid.uuid4().hex, to_dict(inbound)])
+        proposed = time.time_ns() // 1000  # newer than any version a script has handed out
         batch = _Batch(self)
         batch.command("ZADD", self._ready_keys[0], "NX", now, key)  # so a crash strands nothing
-        batch.script(
+        at = batch.script(
             "enqueue",
             [self._k(key), self._k(key, ":q"), self._k(key, ":d")],
-            [inbound.message_id, now, now + dedupe_ttl_s, max(1, int(dedupe_ttl_s * 1000)), entry],
-        )
-        result = batch.execute()[-1]
-        if not result[0]:
-            return False
-        self._run("index", self._ready_keys, _index_args(1, [(key, *result[1:4])]))
-        return True
+            [inbound.message_id, now, now + dedupe_ttl_s, max(1, int(dedupe_ttl_s * 1000)),
+             entry, proposed],
+        )  # fmt: skip
+        batch.script("index", self._ready_keys, _index_args(1, [(key, proposed, now)]))
+        added, version, due = batch.execute()[at]
+        if added and str(version) == str(proposed):
+            return True
+        update = (key, version, due)
+        self._run("index", self._ready_keys, _index_args(0 if added else -1, [update]))
+        return bool(added)
 
     def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
         """The head of a ready conversation: the index's lowest scores are asked in turn.
@@ -419,7 +429,7 @@ class RedisStore:
         key = claim.conversation
         result = self._run("unclaim", [self._k(key)], [claim.token, time.time()])
         if result[0]:
-            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
+            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
 
     def _prefetch(self, batch: _Batch) -> int | None:
         """Add a read of the ready index to `batch` if this thread claims (a turn worker):
@@ -465,7 +475,7 @@ class RedisStore:
                      ) -> tuple[Claim, Conversation] | None:  # fmt: skip
         """A CLAIM's answer: the claim and the conversation as it read it, or None (busy,
         not due, empty); the index is fixed on the next trip either way (see _defer)."""
-        self._defer(ready=[(key, result[1], result[2], "v")])
+        self._defer(ready=[(key, result[1], result[2])])
         if not result[0]:
             return None
         _at, entry_id, message = json.loads(result[3])
@@ -562,8 +572,8 @@ class RedisStore:
         if not result[0]:
             return False
         _ok, version, queue_due, outbox_due, added, handed = result
-        ready = [(key, version, queue_due, "v")]
-        due = [(key, version, outbox_due, "v")] if outbox else []
+        ready = [(key, version, queue_due)]
+        due = [(key, version, outbox_due)] if outbox else []
         oconv = dict.fromkeys(added, key)
         if handed and hand_over is not None:
             item = _item(key, handed[0], handed[1])
@@ -593,7 +603,7 @@ class RedisStore:
         error = error.encode()[:INLINE_MAX].decode("utf-8", "ignore")
         result = self._run("release", [self._k(key)], [claim.token, retry_at, error])
         if result[0]:
-            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2], "v")]))
+            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
 
     def bury(self, claim: Claim, error: str) -> None:
         key = claim.conversation
@@ -601,7 +611,7 @@ class RedisStore:
         keys = [self._k(key), self._k(key, ":q"), self._k(key, ":x")]
         result = self._run("bury", keys, [claim.token, error, time.time()])
         if result[0]:
-            update = (key, result[1], result[2], "v")
+            update = (key, result[1], result[2])
             self._run("index", self._ready_keys, _index_args(-1, [update]))
 
     def queue_depth(self) -> int:
@@ -675,7 +685,7 @@ class RedisStore:
         items = [_item(key, r[3], r[4]) for key, r in zip(keys, results, strict=True) if r[0]]
         self._remember(items)
         self._defer(
-            due=[(key, r[1], r[2], "v") for key, r in zip(keys, results, strict=True)],
+            due=[(key, r[1], r[2]) for key, r in zip(keys, results, strict=True)],
             oconv={i.id: i.conversation for i in items},
         )
         return sorted(items, key=lambda o: (o.created_at, o.seq))
@@ -713,7 +723,7 @@ class RedisStore:
         """The indexes after an OUTBOX_STEP answered: deferred where that hides no work."""
         if not result[0]:
             return False
-        update = (key, result[1], result[2], "v")
+        update = (key, result[1], result[2])
         if action == "sent":
             self._item_conv.pop(item_id, None)
             if result[2] == "":  # nothing else to send: the removal can wait

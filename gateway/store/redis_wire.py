@@ -4,7 +4,7 @@ A redis-py `Pipeline` costs about 110 µs of CPU a trip in redis-py 8 (command o
 response callbacks, pool checkout and return, observability hooks), three times what the same
 trip costs on one of the pool's own connections (measured on the bench machine, 2 commands a
 trip). A turn makes four or five trips, so the store sends its batches here instead: packed by
-the connection (hiredis, as the pipeline does), the replies read raw, an error reply kept in its
+hiredis (as the pipeline's packer does), the replies read raw, an error reply kept in its
 place as the pipeline's `raise_on_error=False` does, and a lost connection retried under the
 client's own `Retry` policy, exactly as `Pipeline.execute` does it.
 
@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis
 from redis.exceptions import ResponseError
 
@@ -58,7 +59,9 @@ class Wire:
 
 
 def _trip(connection: Any, commands: Sequence[Command]) -> list[Any]:
-    connection.send_packed_command(connection.pack_commands(commands))
+    # Packed by hiredis itself, as redis-py's packer does for these (no command name with a
+    # space in it), without its per-argument checks: a commit has dozens of arguments.
+    connection.send_packed_command([b"".join([hiredis.pack_command(tuple(c)) for c in commands])])
     replies: list[Any] = []
     for _ in commands:  # every reply is read, so that the connection never falls out of step
         try:
