@@ -386,13 +386,15 @@ class RedisStore:
         conversation's script is the judge), and when none of them has a message the index
         is read afresh before giving up."""
         self._claimed.claimer = True
+        self._settle_doubt()
         held: _Ahead | None = getattr(self._ahead, "claim", None)
         if held is not None:  # taken by this thread's last commit (see claim_ahead)
             self._ahead.claim = None
             if held.claim.lease_until - now > lease_s / 2:
                 self._claimed.conversation = (held.read, held.at)
                 return held.claim
-            self._unclaim(held.claim)  # its lease is running out (a slow send): afresh below
+            # Its lease is running out (a slow send): given back and claimed afresh below.
+            self._unclaim(held.claim.conversation, held.claim.token)
         prefetched, read_at = self._candidates()
         if prefetched:
             claim = self._claim_among(prefetched, read_at, worker, now, lease_s)
@@ -418,18 +420,27 @@ class RedisStore:
         `claim` returns that one without a trip of its own. As on SQLite, the lease starts
         while this turn's replies are sent; one that ran down past half is given back and
         claimed afresh; None turns it off and gives back a claim still held."""
+        self._settle_doubt()
         held: _Ahead | None = getattr(self._ahead, "claim", None)
         self._ahead.worker, self._ahead.lease_s, self._ahead.claim = worker, lease_s, None
-        if worker is None and held is not None:
-            self._unclaim(held.claim)
+        if held is not None:
+            self._unclaim(held.claim.conversation, held.claim.token)
 
-    def _unclaim(self, claim: Claim) -> None:
-        """Give back a read-ahead claim never worked on: claimable at once, its attempt taken
-        back (a stopping worker costs a message no attempt)."""
-        key = claim.conversation
-        result = self._run("unclaim", [self._k(key)], [claim.token, time.time()])
+    def _unclaim(self, key: str, token: str) -> None:
+        """Give back a read-ahead claim never worked on (if `token` holds it): claimable at
+        once, its attempt taken back (a stopping worker costs a message no attempt)."""
+        result = self._run("unclaim", [self._k(key)], [token, time.time()])
         if result[0]:
             self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
+
+    def _settle_doubt(self) -> None:
+        """A commit's trip that failed may have claimed ahead all the same (Redis ran it, the
+        answer was lost): that claim is given back before anything else, not left to wait for
+        its lease. If Redis is still unreachable, the next call tries again."""
+        doubt: tuple[str, str] | None = getattr(self._ahead, "doubt", None)
+        if doubt is not None:
+            self._unclaim(*doubt)
+            self._ahead.doubt = None
 
     def _prefetch(self, batch: _Batch) -> int | None:
         """Add a read of the ready index to `batch` if this thread claims (a turn worker):
@@ -534,26 +545,34 @@ class RedisStore:
             batch.command("ZADD", self._due_keys[0], "NX", now, key)  # so a crash strands nothing
         keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
         commit_at = batch.script("commit", keys, args)
-        following = self._claim_following(batch, key, now)
+        following = self._claim_following(batch, key)
         ahead = self._prefetch(batch)  # this thread's next trip is its next claim
+        if following is not None:  # until the answer is read, that claim may have happened
+            self._ahead.doubt = (following[1], following[3])
         results = batch.execute()
         self._prefetched(results, ahead)
         if following is not None:  # held whatever became of the commit: it has its lease
+            self._ahead.doubt = None
             at, next_key, lease_until, token = following
             got = self._claimed_one(next_key, results[at], lease_until, token)
             if got is not None:
                 self._ahead.claim = _Ahead(*got, time.monotonic())
+            elif ahead is not None:  # busy: not the first candidate of the next claim either
+                self._claimed.candidates = (
+                    [k for k in results[ahead] if k != next_key],
+                    time.monotonic(),
+                )
         try:
             return self._committed(key, results, zadd_at, commit_at, outbox, hand_over)
         finally:  # the marks' indexes after the commit's own: theirs may cost a trip
             for sent_key, item_id, at in marks:
                 self._step_done(sent_key, item_id, "sent", results[at])
 
-    def _claim_following(self, batch: _Batch, key: str, now: float
-                         ) -> tuple[int, str, float, str] | None:  # fmt: skip
+    def _claim_following(self, batch: _Batch, key: str) -> tuple[int, str, float, str] | None:
         """Add to a commit's trip the claim of this thread's next message (see claim_ahead):
-        the oldest other conversation its last trip saw ready. The deferred index updates go
-        first, so that the trip's read of the index (`_prefetch`) sees this turn's lease."""
+        the oldest other conversation its last trip saw ready, leased from now (the commit),
+        not from the turn's start. The deferred index updates go first, so that the trip's
+        read of the index (`_prefetch`) sees this turn's lease."""
         worker: str | None = getattr(self._ahead, "worker", None)
         if worker is None:
             return None
@@ -561,6 +580,7 @@ class RedisStore:
         found = [k for k in self._candidates()[0] if k != key]
         if not found:
             return None
+        now = time.time()
         token, lease_until = uuid.uuid4().hex, now + self._ahead.lease_s
         at = self._add_claim(batch, found[0], now, lease_until, token, worker)
         return at, found[0], lease_until, token

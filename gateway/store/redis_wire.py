@@ -3,20 +3,22 @@
 A redis-py `Pipeline` costs about 110 µs of CPU a trip in redis-py 8 (command objects,
 response callbacks, pool checkout and return, observability hooks), three times what the same
 trip costs on one of the pool's own connections (measured on the bench machine, 2 commands a
-trip). A turn makes four or five trips, so the store sends its batches here instead: packed by
+trip), and a turn made four or five trips. So the store sends its batches here: packed by
 hiredis (as the pipeline's packer does), the replies read raw, an error reply kept in its
-place as the pipeline's `raise_on_error=False` does, and a lost connection retried under the
-client's own `Retry` policy, exactly as `Pipeline.execute` does it.
+place as the pipeline's `raise_on_error=False` does. A lost connection is not retried (a batch
+may hold a commit and a claim: running it twice would lose both answers), as the store's
+client, made by `from_url`, does not retry either.
 
-Each thread takes one connection from the client's pool and keeps it: gateway threads are a
-fixed pool (web server threads, turn workers, the outbox sender), so this holds one connection
-per thread, and closing the client's pool closes them all.
+Each thread takes one connection from the client's pool and keeps it while it lives: gateway
+threads are a fixed pool (web server threads, turn workers, the outbox sender); a thread that
+ends gives its connection back to the pool, and closing the pool closes them all.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,27 +37,34 @@ class Wire:
         self._local = threading.local()
 
     def _connection(self) -> Any:
-        held = getattr(self._local, "held", None)
-        if held is not None and held[0] == os.getpid():
-            connection = held[1]
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None and held.pid == os.getpid():
+            connection = held.connection
             try:  # between trips nothing is due: a readable socket was closed by the server
                 if connection.can_read():  # (a restart, an idle timeout), as the pool checks
                     connection.disconnect()
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 connection.disconnect()  # the next write connects again
             return connection
         # A new thread, or a forked child: the parent's socket is not ours to use.
         connection = self._pool.get_connection()
-        self._local.held = (os.getpid(), connection)
+        self._local.held = _Held(self._pool, connection)
         return connection
 
     def run(self, commands: Sequence[Command]) -> list[Any]:
         """The replies of `commands`, sent in one write; an error reply is returned as its
-        `ResponseError` in its place, a connection error raised (after the client's retries)."""
-        connection = self._connection()
-        return connection.retry.call_with_retry(
-            lambda: _trip(connection, commands), lambda _error: connection.disconnect()
-        )
+        `ResponseError` in its place. A lost connection raises (and is made again on the next
+        call), never sends the batch twice: not every script in it can run twice."""
+        return _trip(self._connection(), commands)
+
+
+class _Held:
+    """A thread's connection; back to the pool when the thread ends (its locals go)."""
+
+    def __init__(self, pool: redis.ConnectionPool, connection: Any) -> None:
+        self.pid = os.getpid()
+        self.connection = connection
+        weakref.finalize(self, pool.release, connection)
 
 
 def _trip(connection: Any, commands: Sequence[Command]) -> list[Any]:

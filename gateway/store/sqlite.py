@@ -269,10 +269,11 @@ class SQLiteStore:
         head: list[Any] = []
         ahead: str | None = getattr(self._ahead, "worker", None)  # see claim_ahead
         arrived: list[Any] = []
-        token, lease_until = "", 0.0
-        if ahead is not None:
+        token, lease_until, claim_now = "", 0.0, now
+        if ahead is not None:  # leased from the commit on, not from the turn's start
             arrived, token = self._arrived(), uuid.uuid4().hex
-            lease_until = now + self._ahead.lease_s
+            claim_now = time.time()
+            lease_until = claim_now + self._ahead.lease_s
         upto, following = 0, []
         with self._db.write() as c:
             for item_id, platform_id in sent:  # committed even if the lease was lost below
@@ -302,7 +303,7 @@ class SQLiteStore:
                 c.executemany(SQL_EVENT, event_rows)
             if ahead is not None:  # this thread's next message (see claim_ahead)
                 upto = self._pump(c, arrived) if arrived else 0
-                following = c.execute(SQL_CLAIM, (now, token, lease_until, ahead)).fetchall()
+                following = c.execute(SQL_CLAIM, (claim_now, token, lease_until, ahead)).fetchall()
         if head and hand_over is not None:
             self._hand_over.keep(_outbox_item(head[0]), hand_over)
         self._upto = max(self._upto, upto)

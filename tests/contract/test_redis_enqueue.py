@@ -111,3 +111,25 @@ def test_a_web_host_whose_clock_is_behind_still_indexes_its_message(
     assert score(web, "c1") == T0 + 1
     claim = worker.claim("w", T0 + 1, LEASE)
     assert claim is not None and claim.inbound.message_id == "c1-1"
+
+
+def test_versions_never_go_back_when_a_web_hosts_clock_is_behind(
+    pair: tuple[RedisStore, RedisStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message behind a leased one, from a host whose clock is an hour behind: the
+    conversation's version still moves forward, so the index keeps taking its updates."""
+    web, worker = pair
+    assert web.enqueue(inbound("c1", 0), T0, TTL)
+    claim = worker.claim("w", T0, LEASE)
+    assert claim is not None
+    conv = web._k(key("c1"))
+    before = int(web._r.hget(conv, "v") or 0)
+    real = time.time_ns
+    monkeypatch.setattr(time, "time_ns", lambda: real() - 3_600_000_000_000)
+    assert web.enqueue(inbound("c1", 1), T0 + 1, TTL)
+    assert int(web._r.hget(conv, "v") or 0) > before
+    monkeypatch.undo()
+    assert commit(worker, claim, T0 + 2)
+    worker.queue_depth()
+    claim = worker.claim("w", T0 + 2, LEASE)
+    assert claim is not None and claim.inbound.message_id == "c1-1"

@@ -13,6 +13,7 @@ from redis.exceptions import ResponseError
 
 from gateway.store.redis_store import RedisStore
 from gateway.store.redis_wire import Wire
+from tests.contract.cutting_proxy import CuttingProxy
 from tests.contract.helpers import LEASE, T0, TTL, inbound, key
 
 
@@ -96,3 +97,31 @@ def test_the_store_goes_on_after_redis_drops_its_connections(redis_url: str) -> 
         if keys:
             store._r.delete(*keys)
         store.close()
+
+
+def test_a_thread_that_ends_gives_its_connection_back(client: redis.Redis) -> None:
+    wire = Wire(client)
+    ids: set[int] = set()
+    for _ in range(20):  # short-lived threads, one after the other
+        thread = threading.Thread(target=lambda: ids.add(client_id(wire)))
+        thread.start()
+        thread.join()
+    assert len(ids) <= 2  # the pool's connections are taken again, not one more per thread
+    assert len(client.connection_pool._in_use_connections) <= 1
+
+
+def test_a_batch_whose_answer_was_lost_is_not_sent_again(redis_url: str) -> None:
+    """It ran in Redis: sending it again would run a commit or a claim twice."""
+    name = f"w{uuid.uuid4().hex}"
+    with CuttingProxy(redis_url) as proxy:
+        through = redis.Redis.from_url(proxy.url, decode_responses=True)
+        wire = Wire(through)
+        try:
+            assert wire.run([("PING",)]) == ["PONG"]
+            proxy.cut_answer_to(name.encode())
+            with pytest.raises(redis.ConnectionError):
+                wire.run([("INCR", name)])
+            assert wire.run([("GET", name)]) == ["1"]  # ran once; the connection is made again
+        finally:
+            through.close()
+            redis.Redis.from_url(redis_url).delete(name)

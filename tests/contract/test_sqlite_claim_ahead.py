@@ -3,6 +3,7 @@ transaction, so its next claim is no write at all (see `SQLiteStore.claim_ahead`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_a_read_ahead_claim_whose_lease_ran_down_is_claimed_afresh(
     claim is given back and taken again with a full lease; the delay costs no attempt."""
     worker, _other = stores
     _commit_a(worker)
-    late = T0 + LEASE * 0.6
+    late = time.time() + LEASE * 0.6  # the read-ahead lease runs from the commit, by the clock
     claim = worker.claim("w", late, LEASE)
     assert claim is not None and claim.inbound.message_id == "b-0"
     assert claim.lease_until == late + LEASE and claim.attempts == 1
@@ -71,3 +72,17 @@ def test_a_stopping_worker_gives_its_read_ahead_claim_back_at_once(
     worker.claim_ahead(None)
     claim = other.claim("o", T0 + 1, LEASE)  # not after the lease: now
     assert claim is not None and claim.inbound.message_id == "b-0" and claim.attempts == 1
+
+
+def test_a_read_ahead_claim_is_leased_from_the_commit_not_from_the_turns_start(
+    stores: tuple[SQLiteStore, SQLiteStore],
+) -> None:
+    """A long turn (a slow `call` node) must not eat into its next message's lease."""
+    worker, _other = stores
+    before = time.time()
+    _commit_a(worker)  # the turn began at T0, long ago
+    writes = worker._db.writes
+    claim = worker.claim("w", time.time(), LEASE)
+    assert claim is not None and claim.inbound.message_id == "b-0"
+    assert claim.lease_until >= before + LEASE
+    assert worker._db.writes == writes  # the read-ahead claim itself, not one taken afresh
