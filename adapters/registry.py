@@ -24,6 +24,14 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "messenger": MessengerAdapter,
     "telegram": TelegramAdapter,
 }
+
+
+def delivery_reporting() -> frozenset[str]:
+    """The channels whose platform reports what became of a sent message (an adapter's
+    `reports_delivery`): only their platform ids need to be found again (`update_delivery`)."""
+    return frozenset(c for c, cls in ADAPTERS.items() if getattr(cls, "reports_delivery", False))
+
+
 # Optional: twilio/quick-reply templates by button count, "1=HX…,2=HX…,3=HX…" (docs/adapters.md).
 QUICK_REPLY_VAR = "TWILIO_QUICK_REPLY_CONTENT_SIDS"
 # Optional approved templates for when the 24-hour window is closed, by purpose (docs/inbox.md):

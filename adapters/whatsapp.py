@@ -76,6 +76,9 @@ class WhatsAppAdapter:
     """WhatsApp via Twilio: verify, parse, render, send, window."""
 
     channel = "whatsapp"
+    # Twilio posts each sent message's fate to /webhooks/whatsapp/status (`parse` -> statuses):
+    # the store keeps its platform id findable (see `delivery_reporting`).
+    reports_delivery = True
 
     def __init__(self, config: WhatsAppConfig) -> None:
         self.config = config

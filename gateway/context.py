@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from adapters.redact import protect
-from adapters.registry import BuiltAdapters, build_adapters
+from adapters.registry import BuiltAdapters, build_adapters, delivery_reporting
 from gateway.analytics.recorder import Analytics, analytics_path
 from gateway.analytics.turn_log import RedisTurnLog, is_redis
 from gateway.config import SECRET_NAMES, Config
@@ -61,7 +61,7 @@ def build_gateway(config: Config) -> Gateway:
     # PTB 22 warns on integer retry_after unless told to use timedelta; we read both forms.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     protect(*(v for k, v in config.env.items() if k in SECRET_NAMES and v))
-    store = open_store(config.store_url)  # creates the SQLite file's folder
+    store = open_store(config.store_url, delivery_reporting())  # creates the SQLite folder
     gw = Gateway(
         config=config,
         store=store,

@@ -12,8 +12,11 @@ ACCEPTED = (
 )
 
 
-def open_store(url: str) -> Store:
-    """The store a STORE_URL names; the backends are imported only when used."""
+def open_store(url: str, delivery_channels: frozenset[str] | None = None) -> Store:
+    """The store a STORE_URL names; the backends are imported only when used.
+
+    `delivery_channels`: the channels whose platform ids delivery reports look up (None: all).
+    Redis keeps a lookup key per sent message for those only; SQLite indexes the column."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path or path == ":memory:":
@@ -27,7 +30,7 @@ def open_store(url: str) -> Store:
     if url.startswith(("redis://", "rediss://")):
         from gateway.store.redis_store import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, delivery_channels=delivery_channels)
     raise ValueError(f"STORE_URL {url!r} is not a store this gateway knows. Accepted: {ACCEPTED}")
 
 

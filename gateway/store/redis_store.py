@@ -27,7 +27,8 @@ outbox step) and the conversation lives on one Cluster node:
                      latest EVENT_TURNS turns, and the list expires with the sent outbox: it
                      is for tests and debugging while a retry can still come (the analytics
                      turn log has every turn's events, counted once by message id)
-    <p>:pid:<id>     "<K>\\n<outbox id>" for delivery reports, expires after delivery_ttl_s
+    <p>:pid:<id>     "<K>\\n<outbox id>" for delivery reports, expires after delivery_ttl_s; only
+                     for channels whose platform reports delivery (WhatsApp through Twilio)
 
 What stays of an idle conversation once the sent outbox, its events and the dedupe hash have
 expired is the hash (with the state in it) and the history: about 560 bytes after the bench's
@@ -271,10 +272,14 @@ class RedisStore:
         *,
         outbox_ttl_s: float = 3 * 86_400.0,
         delivery_ttl_s: float = 3 * 86_400.0,
+        delivery_channels: frozenset[str] | None = None,
     ) -> None:
         """`outbox_ttl_s`: how long a conversation's sent outbox stays after its last send,
         and its recent events after its last turn that had some; `delivery_ttl_s`: how long a
-        platform id still finds its item for delivery reports."""
+        platform id still finds its item for delivery reports; `delivery_channels`: the
+        channels whose platform reports delivery (None: all). Only their sent messages get a
+        `pid:` key: on the others it would be a write a turn and memory for 3 days that
+        nothing ever looks up."""
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"Redis key prefix {prefix!r} must be non-empty and free of braces")
         self.prefix = prefix
@@ -283,6 +288,7 @@ class RedisStore:
         self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SCRIPTS.items()}
         self._outbox_ttl_ms = int(outbox_ttl_s * 1000)
         self._delivery_ttl_s = int(delivery_ttl_s)
+        self._delivery_channels = delivery_channels
         q, o = f"{prefix}:{{{prefix}:q}}", f"{prefix}:{{{prefix}:o}}"
         self._ready_keys = [f"{q}:ready", f"{q}:ver", f"{q}:depth"]
         self._due_keys = [f"{o}:due", f"{o}:ver"]
@@ -729,7 +735,7 @@ class RedisStore:
     def _add_step(self, batch: _Batch, key: str, item_id: str, action: str, a: Any = "",
                   b: Any = "") -> int:  # fmt: skip
         """Add an OUTBOX_STEP to `batch`; returns where its answer will be."""
-        if action == "sent" and a:  # mapped first, so a delivery report racing us finds it
+        if action == "sent" and a and self._reports_delivery(key):  # first: a report may race
             pid_key = f"{self.prefix}:pid:{a}"
             batch.command("SET", pid_key, f"{key}\n{item_id}", "EX", self._delivery_ttl_s)
         batch.script(
@@ -738,6 +744,11 @@ class RedisStore:
             [item_id, action, self._outbox_ttl_ms, a, b],
         )
         return len(batch) - 1
+
+    def _reports_delivery(self, key: str) -> bool:
+        """Whether the conversation's channel (its key's prefix) reports delivery."""
+        channels = self._delivery_channels
+        return channels is None or key.split(":", 1)[0] in channels
 
     def _step_done(self, key: str, item_id: str, action: str, result: list[Any]) -> bool:
         """The indexes after an OUTBOX_STEP answered: deferred where that hides no work."""

@@ -12,7 +12,7 @@ from adapter_helpers import BOT_TOKEN, PAGE_TOKEN, sign
 from adapters.base import Adapter
 from adapters.messenger import MessengerAdapter
 from adapters.redact import MASK
-from adapters.registry import ADAPTERS, BuiltAdapters, build_adapters
+from adapters.registry import ADAPTERS, BuiltAdapters, build_adapters, delivery_reporting
 from adapters.telegram import TelegramAdapter
 from adapters.whatsapp import WhatsAppAdapter
 
@@ -159,3 +159,8 @@ def test_library_log_lines_never_carry_the_tokens(
     finally:
         logger.removeHandler(handler)
     assert captured == [message % MASK]
+
+
+def test_only_whatsapp_reports_delivery() -> None:
+    """Twilio's status callbacks are the only delivery reports the gateway takes."""
+    assert delivery_reporting() == frozenset({"whatsapp"})

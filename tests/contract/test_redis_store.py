@@ -323,7 +323,10 @@ def test_a_busy_workers_next_claim_is_one_round_trip(
     rstore.outbox_sent(item.id, "p1", T0)
     sent = round_trips(rstore, monkeypatch)
     second = rstore.claim("w", T0 + 1, LEASE)
-    assert second is not None and {first.conversation, second.conversation} == {key("c1"), key("c2")}
+    assert second is not None and {first.conversation, second.conversation} == {
+        key("c1"),
+        key("c2"),
+    }
     assert sent[0] == 1
 
 
@@ -347,3 +350,28 @@ def test_a_claim_whose_read_ahead_went_stale_reads_the_index_again(redis_url: st
     finally:
         other.close()
         drop(mine)
+
+
+def test_only_channels_that_report_delivery_keep_a_platform_id_lookup(redis_url: str) -> None:
+    """Telegram and Messenger never post a delivery report: a `pid:` key for each of their
+    sent messages would be a write a turn and memory for days that nothing reads."""
+    store = RedisStore(
+        redis_url, prefix=f"t{uuid.uuid4().hex[:12]}", delivery_channels=frozenset({"whatsapp"})
+    )
+    try:
+        for channel, platform_id in (("telegram", "4711:12"), ("whatsapp", "SM1")):
+            claim_at = T0 + (channel == "whatsapp")
+            assert store.enqueue(inbound("c1", 0, channel=channel), claim_at, TTL)
+            claim = store.claim("w", claim_at, LEASE)
+            assert claim is not None and commit(store, claim, claim_at)
+            (item,) = store.claim_outbox(claim_at, LEASE, 5)
+            store.outbox_sent(item.id, platform_id, claim_at)
+            (sent,) = store.outbox_items(key("c1", channel))
+            assert (sent.status, sent.platform_id) == ("sent", platform_id)  # kept on the item
+        assert list(store._r.scan_iter(match=f"{store.prefix}:pid:*")) == [
+            f"{store.prefix}:pid:SM1"
+        ]
+        assert store.update_delivery("SM1", "delivered", None)
+        assert not store.update_delivery("4711:12", "delivered", None)
+    finally:
+        drop(store)

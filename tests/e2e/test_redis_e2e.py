@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.analytics.turn_log import open_report_db
+from gateway.store.redis_store import RedisStore
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
 
@@ -42,6 +44,23 @@ def test_three_turns_on_redis(redis_stack: Stack, channel: str, tmp_path: Path) 
     turns = db.execute("SELECT SUM(turns) FROM a_session").fetchone()[0]
     db.close()
     assert ("order_tracked",) in goals and turns == 3
+    # A sent message's platform id is kept findable only where delivery reports come.
+    store = gw.store
+    assert isinstance(store, RedisStore)
+    pids = wait_for(lambda: list(store._r.scan_iter(match=f"{store.prefix}:pid:*")), channel)
+    assert len(pids) == (5 if channel == "whatsapp" else 0)
+
+
+def wait_for(found: Callable[[], list[str]], channel: str) -> list[str]:
+    """WhatsApp's five lookups (a reply's success is recorded a moment after it is sent);
+    for the other channels, what is there after that moment."""
+    deadline = time.monotonic() + (10 if channel == "whatsapp" else 2.5)
+    while time.monotonic() < deadline:
+        keys = found()
+        if channel == "whatsapp" and len(keys) >= 5:
+            return keys
+        time.sleep(0.05)
+    return found()
 
 
 def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
