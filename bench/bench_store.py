@@ -10,7 +10,8 @@ in Redis memory.
   (webhook parse, enqueue, claim, the bench flow's `/start` turn committed by the turn worker,
   the reply claimed and marked sent), then `MEMORY USAGE` (samples=0: exact) of every key of
   the store is summed and divided by 10,000: the conversation's own keys, its platform id
-  lookup (`pid`) and the global indexes. This is the figure right after the turn. Where the
+  lookup (`pid`, only on channels that report delivery: none for Telegram) and the global
+  indexes. This is the figure right after the turn. Where the
   bytes go is printed beside it (per key kind: `hash` the counters and, when it fits, the
   state; `h` history; `o` sent outbox; `e` events; `d` dedupe; `s` a state too long for the
   hash; `pid`; `global` the indexes).
