@@ -556,7 +556,6 @@ class RedisStore:
         if following is not None:  # until the answer is read, that claim may have happened
             self._ahead.doubt = (following[1], following[3])
         results = batch.execute()
-        self._prefetched(results, ahead)
         if following is not None:  # held whatever became of the commit: it has its lease
             self._ahead.doubt = None
             at, next_key, lease_until, token = following
@@ -564,10 +563,8 @@ class RedisStore:
             if got is not None:
                 self._ahead.claim = _Ahead(*got, time.monotonic())
             elif ahead is not None:  # busy: not the first candidate of the next claim either
-                self._claimed.candidates = (
-                    [k for k in results[ahead] if k != next_key],
-                    time.monotonic(),
-                )
+                results[ahead] = [k for k in results[ahead] if k != next_key]
+        self._prefetched(results, ahead)
         try:
             return self._committed(key, results, zadd_at, commit_at, outbox, hand_over)
         finally:  # the marks' indexes after the commit's own: theirs may cost a trip
