@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.matching import check_answer, match_button, match_intent
+from flows.i18n.choice import LanguageState, choose_language
+from flows.i18n.formatting import wait_phrase
+from flows.i18n.languages import from_locale, from_phone, info
+from flows.i18n.system_texts import system_text
+from flows.matching import check_answer, match_button, match_intent, slot_value
 from flows.messages import (
     Button,
     CallMade,
@@ -31,12 +35,19 @@ from flows.messages import (
     VariantAssigned,
 )
 from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node, SplitSpec, Variant
+from flows.normalise import normalise
 from flows.services import CallRequest, CallResponse, InboxStatus, NoServices, Services
 from flows.split import choose_variant, in_rollout
 from flows.state import ConversationState
-from flows.step_context import build_context, describe_wait, render_body, render_buttons
+from flows.step_context import build_context, render_body, render_buttons
 
 MAX_HOPS = 50  # nodes one message may pass through; the validator rejects loops that never wait
+QUESTION_CONFIDENCE = 0.5  # an intent this sure interrupts a question ("talk to a person")
+INTENT_PAYLOAD = "intent:"  # a "did you mean" button: the intent's name follows
+LANGUAGE_PAYLOAD = "language:"  # a language button: its BCP 47 code follows
+LANGUAGE_COMMANDS = (
+    "/language", "/lang", "language", "jezyk", "limba", "اللغه", "语言",
+)  # fmt: skip
 FALLBACK_TEXT_LIMIT = 200
 NO_SERVICES = NoServices()
 
@@ -124,7 +135,14 @@ class _Run:
         self.resume = state.resume
         self.replies: list[Reply] = []
         self.events: list[Event] = []
-        self.context = build_context(flow, inbound, self.vars)
+        self.typed = bool(inbound.text) and not inbound.payload and inbound.kind != "agent"
+        self.speech = _language_of(flow, state, inbound, self.typed)
+        self.language = self.speech.language or flow.source_language
+        self.context = build_context(flow, inbound, self.vars, self.language)
+        # The typed message that sent the shopper somewhere (an intent, an opener): a question
+        # on the way whose answer it already holds is answered from it, not asked.
+        self.prefill: str | None = None
+        self._prompt_at: int | None = None  # where the last waiting node's question is
 
     # ---- the shopper's message ----
 
@@ -132,6 +150,8 @@ class _Run:
         state, flow = self.initial, self.flow
         if state.mode == "handoff" or self.inbound.kind == "agent":
             return  # a person has this conversation: the bot stays quiet
+        if self._language_command():
+            return
         if self.inbound.kind == "start" or state.mode in ("new", "ended") or state.node is None:
             self._start()
             return
@@ -153,26 +173,105 @@ class _Run:
             self.vars["ref"] = param
         self.misses = self.retries = 0
         self.enter(self.flow.settings.start)
-        disclosure = self.flow.settings.disclosure
-        told = disclosure is None or any(disclosure in r.text for r in self.replies)
+        self._opener()
+        setting = self.flow.settings.disclosure
+        disclosure = setting.render(self.inbound.channel, self.context) if setting else None
+        told = not disclosure or any(disclosure in r.text for r in self.replies)
         if self.initial.turns == 0 and self.replies and not told:
             first = self.replies[0]
             self.replies[0] = replace(first, text=f"{first.text}\n\n{disclosure}".strip())
 
+    def _opener(self) -> None:
+        """The first message is understood, not thrown away: "where is my order A1234" gets
+        the greeting and then the answer, without the menu in between or a question asked."""
+        if self.mode != "bot" or self.node is None or not (self.typed or self.inbound.payload):
+            return
+        node = self.flow.nodes[self.node]
+        prompt_at = self._prompt_at
+        before = len(self.replies)
+        if not self._understood(node):
+            return
+        if prompt_at is not None and prompt_at < before:
+            del self.replies[prompt_at]  # the menu the opener already answered
+
+    def _understood(self, node: Node) -> bool:
+        """Act on a message at a waiting node only if it is understood: a button, an intent's
+        button, or a sure intent (an opener that is not understood stays unanswered: the
+        greeting and the menu are the answer)."""
+        text, payload = self.inbound.text, self.inbound.payload
+        if payload and payload.startswith(INTENT_PAYLOAD):
+            return self._intent_button(node, payload)
+        chosen = match_button(text, payload, node.choices, fuzzy=None)
+        if chosen is not None:
+            self._choose(node, chosen)
+            return True
+        if not self.typed:
+            return False
+        name = self._intent()[0]
+        if name is None:
+            return False
+        self._go_intent(node, name)
+        return True
+
+    def _intent(self) -> tuple[str | None, float, tuple[str, ...]]:
+        """The flow intent a typed message means (keywords, then the classifier), its
+        confidence, and the likely ones when it is unsure."""
+        understander = self.flow.understander
+        text = self.inbound.text
+        if understander is None:
+            settings = self.flow.settings
+            found = match_intent(
+                text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
+            )
+            return (found.name if found else None), 1.0, ()
+        return understander.intent(text)
+
+    def _new_request(self, node: Node) -> tuple[str | None, tuple[str, ...]]:
+        """The intent of a typed message that asks for something other than what the node
+        waits for. At a question, a valid answer is an answer, an intent leading back to the
+        same question is a wrong answer, and only a clear request interrupts ("the blue
+        ones" is a poor order number, not a product question)."""
+        ask = node.ask
+        answered = ask is not None and ask.validation.kind != "any"
+        if answered and check_answer(self.inbound.text, ask.validation)[0]:  # type: ignore[union-attr]
+            return None, ()
+        name, confidence, unsure = self._intent()
+        if ask is None or name is None:
+            return name, unsure
+        if self._intent_target(name) == node.id or confidence < QUESTION_CONFIDENCE:
+            return None, ()
+        return name, unsure
+
+    def _intent_target(self, name: str) -> str:
+        return next(i.goto for i in self.flow.intents if i.name == name)
+
+    def _go_intent(self, node: Node, name: str) -> None:
+        intent = next(i for i in self.flow.intents if i.name == name)
+        self.events.append(IntentMatched(intent.name, node.id))
+        self.misses = self.retries = 0
+        self.prefill = self.inbound.text if self.typed else None
+        self.enter(intent.goto)
+
+    def _intent_button(self, node: Node, payload: str) -> bool:
+        name = payload.removeprefix(INTENT_PAYLOAD)
+        if not any(i.name == name for i in self.flow.intents):
+            return False
+        self._go_intent(node, name)
+        return True
+
     def _answer(self, node: Node) -> None:
         settings = self.flow.settings
         text, payload = self.inbound.text, self.inbound.payload
-        typed = bool(text) and not payload
+        typed = self.typed
+        if payload and payload.startswith(INTENT_PAYLOAD) and self._intent_button(node, payload):
+            return
         numbers = node.ask is None or bool(node.buttons)  # a bare question takes numbers as answers
         chosen = match_button(text, payload, node.choices, fuzzy=None, numbers=numbers)
+        unsure: tuple[str, ...] = ()
         if chosen is None and typed:
-            intent = match_intent(
-                text, self.flow.intents, settings.keyword_max_words, settings.fuzzy_threshold
-            )
-            if intent is not None:
-                self.events.append(IntentMatched(intent.name, node.id))
-                self.misses = self.retries = 0
-                self.enter(intent.goto)
+            intent_name, unsure = self._new_request(node)
+            if intent_name is not None:
+                self._go_intent(node, intent_name)
                 return
             if node.ask is None:
                 chosen = match_button(text, None, node.choices, fuzzy=settings.fuzzy_threshold)
@@ -190,7 +289,7 @@ class _Run:
         if chosen is not None:
             self._choose(node, chosen)
             return
-        self._fallback(node)
+        self._fallback(node, unsure)
 
     def _choose(self, node: Node, button: ButtonSpec) -> None:
         self.misses = self.retries = 0
@@ -221,16 +320,73 @@ class _Run:
         sorry = ask.retry or self.flow.settings.fallback
         self._prompt(node, prefix=sorry.render(self.inbound.channel, self.context))
 
-    def _fallback(self, node: Node) -> None:
+    def _fallback(self, node: Node, unsure: tuple[str, ...] = ()) -> None:
         self.misses += 1
         said = self.inbound.text[:FALLBACK_TEXT_LIMIT]
-        self.events.append(Fallback(node.id, said, self.misses))
+        self.events.append(Fallback(node.id, said, self.misses, self.language))
         settings = self.flow.settings
         if self.misses >= settings.max_misses and settings.fallback_then:
             self.misses = 0
             self.enter(settings.fallback_then)
             return
+        offered = self._did_you_mean(unsure)
+        if offered:
+            self.replies.append(
+                Reply(system_text("did_you_mean", self.language), offered, expects="choice")
+            )
+            return
         self._prompt(node, prefix=settings.fallback.render(self.inbound.channel, self.context))
+
+    def _did_you_mean(self, unsure: tuple[str, ...]) -> tuple[Button, ...]:
+        """When the bot hesitates between two or three intents, it offers them as buttons."""
+        out = []
+        for name in unsure:
+            intent = next((i for i in self.flow.intents if i.name == name), None)
+            if intent is not None and intent.title is not None:
+                title = intent.title.in_language(self.language)
+                out.append(Button(title, INTENT_PAYLOAD + name))
+        return tuple(out) if len(out) >= 2 else ()
+
+    # ---- the shopper's language ----
+
+    def _language_command(self) -> bool:
+        """A language button, "/language", or a language's own name ("polski", "中文")
+        typed alone: the shopper picks the language (a button offers each of the flow's)."""
+        payload, flow = self.inbound.payload or "", self.flow
+        if payload.startswith(LANGUAGE_PAYLOAD):
+            code = payload.removeprefix(LANGUAGE_PAYLOAD)
+            if code in flow.languages:
+                self._set_language(code)
+                return True
+            return False
+        if not self.typed or len(flow.languages) < 2:
+            return False
+        said = normalise(self.inbound.text)
+        if said in LANGUAGE_COMMANDS or said.lstrip("/") in ("language", "lang"):
+            buttons = tuple(
+                Button(info(code).name, LANGUAGE_PAYLOAD + code) for code in flow.languages
+            )
+            text = system_text("choose_language", self.language)
+            self.replies.append(Reply(text, buttons, expects="choice"))
+            return True
+        for code in flow.languages:
+            names = {normalise(info(code).name), normalise(info(code).english)}
+            if said in names:
+                self._set_language(code)
+                return True
+        return False
+
+    def _set_language(self, code: str) -> None:
+        self.speech = LanguageState(code)
+        self.language = code
+        self.context = build_context(self.flow, self.inbound, self.vars, code)
+        self.replies.append(Reply(system_text("language_set", code)))
+        if self.initial.node is not None and self.initial.mode == "bot":
+            node = self.flow.nodes.get(self.initial.node)
+            if node is not None and node.waits:
+                self._prompt(node)  # the question again, now in the chosen language
+                return
+        self._start()
 
     # ---- walking the tree ----
 
@@ -253,11 +409,19 @@ class _Run:
             self.events.append(GoalReached(node.goal, node.id))
         for name, value in node.assign:
             self.vars[name] = value.evaluate(self.context)
+        if node.ask is not None and self.prefill is not None:
+            value = slot_value(self.prefill, node.ask.validation)
+            if value is not None:
+                self._save(node, node.ask.variable, value)
+                self.prefill = None
+                return node.next
         if node.waits:
             if node.ask is not None and node.say is not None:
                 self.replies.append(Reply(node.say.render(self.inbound.channel, self.context)))
+            self._prompt_at = len(self.replies)
             self._prompt(node)
             self.node, self.mode = node.id, "bot"
+            self.prefill = None
             return None
         if node.say is not None:
             self._say(node)
@@ -302,7 +466,7 @@ class _Run:
             except Exception:  # an inbox outage must not break the handoff itself
                 status = None
             kind = "busy" if status is not None and status.agents_on_duty == 0 else "open"
-            self.context["handoff"] = _handoff_facts(queue, status)
+            self.context["handoff"] = _handoff_facts(queue, status, self.language)
         if notices is not None:
             text = getattr(notices, kind).render(self.inbound.channel, self.context)
             if text:
@@ -313,11 +477,12 @@ class _Run:
         """The node's buttons; outside business hours the person button is hidden or becomes
         a call button, so nobody is offered a person who is not there."""
         person = self.flow.settings.person_button
+        all_shown = node.shown_for(self.language)
         if person is None or self.context["hours"]["open"]:
-            return node.shown
-        pairs = zip(node.choices, node.shown, strict=True)
+            return all_shown
+        pairs = zip(node.choices, all_shown, strict=True)
         shown = tuple(b for c, b in pairs if c.goto != person.goto)
-        if len(shown) == len(node.shown) or person.closed_call is None or not person.closed_title:
+        if len(shown) == len(all_shown) or person.closed_call is None or not person.closed_title:
             return shown
         number = person.closed_call.render(self.context)
         return (*shown, Button(person.closed_title, number, "call")) if number else shown
@@ -335,7 +500,7 @@ class _Run:
         buttons = self._person_shown(node)
         links = tuple(b for b in node.buttons if b.kind != "reply")
         if links:
-            buttons += render_buttons(links, self.context)
+            buttons += render_buttons(links, self.context, self.language)
         call = node.call_link.render(self.context) if node.call_link else None
         self.replies.append(Reply(text, buttons=buttons, call=call or None, expects=expects))  # type: ignore[arg-type]
 
@@ -408,18 +573,21 @@ class _Run:
             turns=self.initial.turns + 1,
             queue=self.queue if self.mode == "handoff" else None,
             resume=self.resume if self.mode == "handoff" else None,
+            language=self.speech.language,
+            heard=self.speech.heard,
+            heard_count=self.speech.heard_count,
         )
         return StepResult(state, tuple(self.replies), tuple(self.events))
 
 
-def _handoff_facts(queue: str, status: InboxStatus | None) -> dict[str, Any]:
+def _handoff_facts(queue: str, status: InboxStatus | None, language: str) -> dict[str, Any]:
     if status is None:
         return {"queue": queue, "waiting": None, "agents": None, "wait": ""}
     return {
         "queue": queue,
         "waiting": status.waiting,
         "agents": status.agents_on_duty,
-        "wait": describe_wait(status.wait_s),
+        "wait": wait_phrase(status.wait_s, language),
     }
 
 
@@ -430,3 +598,21 @@ def _lookup(pairs: tuple[tuple[str, str], ...], key: str) -> str | None:
 def _variant(split: SplitSpec, name: str | None) -> Variant:
     """The named variant of a split, or its first (the default of an experiment's settings)."""
     return next((v for v in split.variants if v.name == name), split.variants[0])
+
+
+def _language_of(
+    flow: Flow, state: ConversationState, inbound: Inbound, typed: bool
+) -> LanguageState:
+    """The conversation's language after this message (see `flows.i18n.choice`)."""
+    known = LanguageState(state.language, state.heard, state.heard_count)
+    languages = flow.languages
+    if len(languages) == 1:
+        return LanguageState(languages[0])
+    guess = None
+    if typed and flow.understander is not None:
+        guess = flow.understander.language(inbound.text)
+    if known.language in languages and guess is None:
+        return known
+    shopper = inbound.shopper
+    hint = from_locale(shopper.locale, languages) or from_phone(shopper.phone, languages)
+    return choose_language(known, guess, hint, languages)

@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from flows.i18n.formatting import opening_phrase
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 LOOKAHEAD_DAYS = 400  # a shop closed for longer than a year has no "next opening" to promise
@@ -51,24 +53,11 @@ class BusinessHours:
                 return datetime(day.year, day.month, day.day, start // 60, start % 60, tzinfo=zone)
         return None
 
-    def describe_next(self, ts: float) -> str:
-        """'today at 9:00', 'tomorrow at 9:00', 'on Monday at 9:00' or 'on 2 January at 9:00',
-        with the time zone's city so a shopper abroad is not misled."""
-        when = self.next_open(ts)
-        if when is None:
-            return "as soon as we can"
-        today = datetime.fromtimestamp(ts, self.zone).date()
-        days = (when.date() - today).days
-        clock = f"{when.hour}:{when.minute:02d}"
-        if days == 0:
-            day = "today"
-        elif days == 1:
-            day = "tomorrow"
-        elif days < 7:
-            day = f"on {DAY_NAMES[when.weekday()]}"
-        else:
-            day = f"on {when.day} {when.strftime('%B')}"
-        return f"{day} at {clock} ({self.city} time)"
+    def describe_next(self, ts: float, language: str = "en") -> str:
+        """'tomorrow at 9:00 AM (New York time)' in the shopper's language, with the time
+        zone's city so a shopper abroad is not misled."""
+        now = datetime.fromtimestamp(ts, self.zone)
+        return opening_phrase(self.next_open(ts), now, self.city, language)
 
     @property
     def city(self) -> str:

@@ -7,37 +7,29 @@ from datetime import date
 
 from flows.diagnostics import did_you_mean
 from flows.hours import DAYS, BusinessHours, Span, parse_days, parse_spans
-from flows.model import HandoffNotices, Text
+from flows.model import HandoffNotices
 from flows.node_reader import NodeFacts, read_text
-from flows.templates import compile_template
+from flows.translations import system_wording
 from flows.yamlsrc import Wild
 
-DEFAULT_NOTICES = {
-    "open": "A member of our team will join you here shortly{% if handoff.wait %} (usually "
-    "within {{ handoff.wait }}){% endif %}. A person, not the bot, will answer.",
-    "busy": "Nobody from our team is on duty right this minute. Your message is saved and a "
-    "person will answer you here as soon as someone is back, so you don't need to stay in the "
-    "chat.",
-    "closed": "Our team is off duty now. Your message is saved, and a person will answer you "
-    "here {{ hours.next_open }}.",
-}
+NOTICE_KINDS = ("open", "busy", "closed")
 
 
-def default_notices() -> HandoffNotices:
-    return HandoffNotices(**{k: Text(compile_template(v)) for k, v in DEFAULT_NOTICES.items()})
+def default_notices(languages: tuple[str, ...] = ("en",)) -> HandoffNotices:
+    return HandoffNotices(**{k: system_wording(f"handoff_{k}", languages) for k in NOTICE_KINDS})
 
 
 def read_notices(w: Wild | None, facts: NodeFacts) -> HandoffNotices:
     """`settings.handoff_notice`: what the shopper is told after a handoff (open, busy, closed)."""
-    notices = default_notices()
+    notices = default_notices(facts.languages)
     if w is None or not w.expect(dict, what="a mapping with 'open', 'busy' and 'closed'"):
         return notices
-    w.only_keys(set(DEFAULT_NOTICES), "'settings.handoff_notice'")
+    w.only_keys(set(NOTICE_KINDS), "'settings.handoff_notice'")
     texts = {}
-    for key in DEFAULT_NOTICES:
+    for key in NOTICE_KINDS:
         if (part := w.get(key)) is not None:
             texts[key] = read_text(part, facts) or getattr(notices, key)
-    return HandoffNotices(**{k: texts.get(k, getattr(notices, k)) for k in DEFAULT_NOTICES})
+    return HandoffNotices(**{k: texts.get(k, getattr(notices, k)) for k in NOTICE_KINDS})
 
 
 def read_hours(w: Wild | None) -> BusinessHours | None:

@@ -18,11 +18,28 @@ from flows.checks import check_graph
 from flows.diagnostics import Diagnostic, Diagnostics, FlowError, did_you_mean
 from flows.experiments import Experiment, read_experiments
 from flows.hours_reader import read_hours, read_notices
+from flows.i18n.languages import KNOWN, info, is_language_code
 from flows.messages import Button
-from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Intent, Node, PersonButton, Settings, Text
-from flows.node_reader import NodeFacts, Ref, read_node, read_text
+from flows.model import (
+    PERSON_PAYLOAD,
+    ButtonSpec,
+    Flow,
+    Intent,
+    Node,
+    PersonButton,
+    Settings,
+)
+from flows.node_reader import NodeFacts, Ref, read_node
 from flows.normalise import normalise
 from flows.templates import Template, TemplateProblem, compile_template
+from flows.translations import (
+    describe_missing,
+    language_keys,
+    read_label,
+    read_text,
+    system_wording,
+)
+from flows.understanding.understander import IntentExamples, Thresholds, Understander
 from flows.yamlsrc import Wild, load_yaml, plain
 
 TOP_KEYS = {
@@ -31,10 +48,10 @@ TOP_KEYS = {
 }  # fmt: skip
 SETTINGS_KEYS = {
     "start", "resume_at", "fallback", "person_button", "disclosure", "fuzzy_threshold",
-    "keyword_max_words", "languages", "handoff_notice",
+    "keyword_max_words", "languages", "handoff_notice", "understanding",
 }  # fmt: skip
-DEFAULT_FALLBACK = "Sorry, I didn't get that."
 FORMAT_VERSION = 1
+MIN_EXAMPLES = 5  # per intent and language, below which `gateway check` warns
 _SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE|_KEY$|^KEY$)", re.IGNORECASE)
 
 
@@ -81,14 +98,15 @@ def check_text(
     root.only_keys(TOP_KEYS, "the top level")
     if (version := root.get("version")) is not None and version.value != FORMAT_VERSION:
         diags.error(version.pos, f"unknown format version {version.value!r}", "write 'version: 1'")
-    facts = NodeFacts()
+    facts = NodeFacts(languages=_read_languages(root.get("settings")))
     nodes = _read_nodes(root, facts)
     settings = _read_settings(root.get("settings"), root, facts, nodes)
-    languages = settings.languages if settings is not None else ("en",)
-    intents = _read_intents(root.get("intents"), facts, languages)
+    intents = _read_intents(root.get("intents"), facts)
     env = _read_env(root.get("env"), environ or {})
-    shop = plain(root.get("shop").value) if root.get("shop") is not None else {}  # type: ignore[union-attr]
-    canned = _read_canned(root.get("canned"))
+    shop = _read_shop(root.get("shop"), facts)
+    canned, canned_in = _read_canned(root.get("canned"), facts)
+    for missing in facts.missing:
+        diags.warning(missing.pos, *describe_missing(missing))
     hours = read_hours(root.get("hours"))
     experiments = read_experiments(root.get("experiments"), nodes)
     for ref in facts.refs:
@@ -110,13 +128,16 @@ def check_text(
         settings=settings,
         nodes=MappingProxyType(nodes),
         intents=tuple(intents),
-        shop=MappingProxyType(shop if isinstance(shop, dict) else {}),
+        shop=MappingProxyType(shop[facts.source]),
+        shop_in=MappingProxyType({k: MappingProxyType(v) for k, v in shop.items()}),
         env=MappingProxyType(env),
         canned=MappingProxyType(canned),
+        canned_in=MappingProxyType(canned_in),
         raw=MappingProxyType(raw),
         hours=hours,
         experiments=MappingProxyType(experiments),
         ratings=MappingProxyType(_ratings(experiments.values())),
+        understander=build_understander(settings, intents, nodes),
     )
     return CheckResult(flow, tuple(diags.sorted()))
 
@@ -137,10 +158,20 @@ def _with_choices(nodes: dict[str, Node], settings: Settings) -> dict[str, Node]
         choices = tuple(b for b in node.buttons if b.kind == "reply")
         wants_person = node.waits and person and node_id != person.goto
         if wants_person and all(b.goto != person.goto for b in choices):  # type: ignore[union-attr]
-            extra = ButtonSpec(person.title, PERSON_PAYLOAD, person.goto, person.title)  # type: ignore[union-attr]
+            extra = ButtonSpec(
+                person.title,  # type: ignore[union-attr]
+                PERSON_PAYLOAD,
+                person.goto,  # type: ignore[union-attr]
+                person.title,  # type: ignore[union-attr]
+                titles=person.titles,  # type: ignore[union-attr]
+            )
             choices += (extra,)
         shown = tuple(Button(b.title, b.payload) for b in choices)
-        out[node_id] = replace(node, choices=choices, shown=shown)
+        shown_in = tuple(
+            (lang, tuple(Button(b.title_in(lang), b.payload) for b in choices))
+            for lang in settings.languages[1:]
+        )
+        out[node_id] = replace(node, choices=choices, shown=shown, shown_in=shown_in)
     return out
 
 
@@ -175,7 +206,8 @@ def _read_settings(
     w.only_keys(SETTINGS_KEYS, "'settings'")
     start = _setting_target(w, "start", facts, required=True)
     resume_at = _setting_target(w, "resume_at", facts) or start
-    fallback_text, max_misses, then = Text(compile_template(DEFAULT_FALLBACK)), 2, None
+    fallback_text = system_wording("fallback", facts.languages)
+    max_misses, then = 2, None
     if (fb := w.get("fallback")) is not None and fb.expect(dict):
         fb.only_keys({"say", "max_misses", "then"}, "'settings.fallback'")
         if (say := fb.get("say")) is not None:
@@ -186,7 +218,7 @@ def _read_settings(
     person = _read_person_button(w.get("person_button"), facts)
     disclosure = None
     if (disc := w.get("disclosure")) is not None:
-        disclosure = disc.str()
+        disclosure = read_text(disc, facts)
     else:
         w.diags.warning(
             w.pos,
@@ -195,9 +227,6 @@ def _read_settings(
         )
     threshold = w.get("fuzzy_threshold")
     max_words = w.get("keyword_max_words")
-    languages = ("en",)
-    if (langs := w.get("languages")) is not None and langs.expect(list):
-        languages = tuple(str(x) for x in plain(langs.value))
     if start is None:
         return None
     return Settings(
@@ -210,9 +239,32 @@ def _read_settings(
         disclosure=disclosure,
         fuzzy_threshold=float(threshold.int(low=50, high=100) or 85) if threshold else 85.0,
         keyword_max_words=(max_words.int(low=1, high=50) or 4) if max_words else 4,
-        languages=languages,
+        languages=facts.languages,
         handoff_notice=read_notices(w.get("handoff_notice"), facts),
+        thresholds=_read_thresholds(w.get("understanding")),
     )
+
+
+def _read_thresholds(w: Wild | None) -> Thresholds:
+    """`settings.understanding`: how sure the bot must be to act on an intent (`confidence`),
+    and from what score it offers intents as "did you mean" buttons (`suggest`)."""
+    default = Thresholds()
+    if w is None or not w.expect(dict, what="a mapping with 'confidence' and 'suggest'"):
+        return default
+    w.only_keys({"confidence", "suggest"}, "'settings.understanding'")
+    values = {}
+    for key in ("confidence", "suggest"):
+        part = w.get(key)
+        if part is None:
+            continue
+        number = part.number()
+        if number is None or not 0 <= number <= 1:
+            part.diags.error(part.pos, f"'{key}' must be a number from 0 to 1", "e.g. 0.4")
+            continue
+        values[key] = number
+    sure = values.get("confidence", default.sure)
+    unsure = min(values.get("suggest", default.unsure), sure)
+    return Thresholds(sure=sure, unsure=unsure, margin=default.margin)
 
 
 def _setting_target(w: Wild, key: str, facts: NodeFacts, *, required: bool = False) -> str | None:
@@ -233,12 +285,15 @@ def _read_person_button(w: Wild | None, facts: NodeFacts) -> PersonButton | None
     if not w.expect(dict, what="a mapping with 'title' and 'goto', or false"):
         return None
     w.only_keys({"title", "goto", "closed"}, "'settings.person_button'")
-    title = w.get("title").str() if w.get("title") is not None else None  # type: ignore[union-attr]
+    title_w = w.get("title")
+    label = read_label(title_w, facts) if title_w is not None else None
     goto = _setting_target(w, "goto", facts, required=True)
-    if title:
-        facts.titles.append((title, w.get("title").pos))  # type: ignore[union-attr]
+    if label is not None and title_w is not None:
+        facts.titles.append((label.source, title_w.pos))
     closed_title, closed_call = _read_closed_button(w.get("closed"))
-    return PersonButton(title, goto, closed_title, closed_call) if title and goto else None
+    if label is None or not goto:
+        return None
+    return PersonButton(label.source, goto, closed_title, closed_call, label.translations)
 
 
 def _read_closed_button(w: Wild | None) -> tuple[str | None, Template | None]:
@@ -263,47 +318,159 @@ def _read_closed_button(w: Wild | None) -> tuple[str | None, Template | None]:
         return None, None
 
 
-def _read_intents(w: Wild | None, facts: NodeFacts, languages: tuple[str, ...]) -> list[Intent]:
+def _read_languages(w: Wild | None) -> tuple[str, ...]:
+    """`settings.languages`, read before anything else: every text is read against them."""
+    if w is None or not isinstance(w.value, dict) or (langs := w.get("languages")) is None:
+        return ("en",)
+    if not langs.expect(list, what="a list of language codes like [en, pl, zh-Hant]"):
+        return ("en",)
+    out = []
+    for item in langs.elements():
+        code = str(item.value)
+        if not is_language_code(code):
+            fix = "use BCP 47 codes: en, pl, ro, ar, zh-Hans, zh-Hant"
+            item.diags.error(item.pos, f"'{code}' is not a language code", fix)
+        elif code not in KNOWN:
+            item.diags.warning(
+                item.pos,
+                f"'{code}' has no built-in system sentences or language detection",
+                f"shoppers get English system texts; known: {', '.join(KNOWN)}",
+            )
+            out.append(code)
+        else:
+            out.append(code)
+    return tuple(dict.fromkeys(out)) or ("en",)
+
+
+def _read_intents(w: Wild | None, facts: NodeFacts) -> list[Intent]:
     if w is None or not w.expect(dict, what="a mapping of intent names"):
         return []
     intents = []
     for name, iw in w.items():
         if not iw.expect(dict, what="a mapping with keywords, examples and goto"):
             continue
-        iw.only_keys({"keywords", "examples", "goto"}, f"intent '{name}'")
+        iw.only_keys({"keywords", "examples", "goto", "title"}, f"intent '{name}'")
         goto = _setting_target(iw, "goto", facts, required=True)
-        keywords = _phrases(iw.get("keywords"), languages)
-        examples = _phrases(iw.get("examples"), languages)
+        keywords = _phrases(iw.get("keywords"), facts)
+        examples = _phrases(iw.get("examples"), facts)
         if not keywords and not examples:
             iw.diags.error(
                 iw.pos, f"intent '{name}' has no keywords or examples", "add 'keywords:'"
             )
             continue
+        _check_examples(name, iw, examples, facts)
+        title = read_label(t, facts) if (t := iw.get("title")) is not None else None
+        by_language = tuple(
+            (lang, keywords.get(lang, ()), examples.get(lang, ()))
+            for lang in dict.fromkeys([*keywords, *examples])
+        )
         if goto:
-            intents.append(Intent(name, keywords, examples, goto, iw.pos[0]))
+            intents.append(
+                Intent(
+                    name,
+                    _flat(keywords),
+                    _flat(examples),
+                    goto,
+                    iw.pos[0],
+                    title=title,
+                    by_language=by_language,
+                )
+            )
+    _check_collisions(intents, w)
     return intents
 
 
-def _phrases(w: Wild | None, languages: tuple[str, ...]) -> tuple[str, ...]:
-    """Keywords or examples: a list, or a mapping of language → list; normalised for matching."""
+def _check_examples(
+    name: str, iw: Wild, examples: Mapping[str, tuple[str, ...]], facts: NodeFacts
+) -> None:
+    """Too few examples in a language: that language's shoppers are understood worse."""
+    if not examples:
+        return
+    where = iw.get("examples") or iw
+    for language in facts.languages:
+        have = len(examples.get(language, ()))
+        if have < MIN_EXAMPLES:
+            iw.diags.warning(
+                where.pos,
+                f"intent '{name}' has {have} example{'s' * (have != 1)} in '{language}': "
+                f"{info(language).english} shoppers' own words may not be understood",
+                f"add at least {MIN_EXAMPLES} under 'examples.{language}'",
+            )
+
+
+def _check_collisions(intents: list[Intent], w: Wild) -> None:
+    """The same phrase teaching two intents: the classifier cannot tell them apart there."""
+    owners: dict[str, list[str]] = {}
+    for intent in intents:
+        for phrase in (*intent.examples, *intent.keywords):
+            owners.setdefault(phrase, [])
+            if intent.name not in owners[phrase]:
+                owners[phrase].append(intent.name)
+    for phrase, names in owners.items():
+        if len(names) > 1:
+            w.diags.warning(
+                w.key_pos(names[1]),
+                f"'{phrase}' is an example of both '{names[0]}' and '{names[1]}'",
+                "keep it in the intent it means, or make each more specific",
+            )
+
+
+def _flat(phrases: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for group in phrases.values() for p in group))
+
+
+def _phrases(w: Wild | None, facts: NodeFacts) -> dict[str, tuple[str, ...]]:
+    """Keywords or examples: a list (the source language), or a mapping of language → list;
+    normalised for matching."""
     if w is None:
-        return ()
+        return {}
     value: Any = plain(w.value)
     if isinstance(value, dict):
         for language in value:
-            if language not in languages:
+            if language not in facts.languages:
                 w.diags.warning(
                     w.key_pos(language),
-                    f"language '{language}' is not in settings.languages ({', '.join(languages)})",
+                    f"language '{language}' is not in settings.languages"
+                    f" ({', '.join(facts.languages)})",
                     f"add '{language}' to settings.languages, or fix the language code",
                 )
-        items = [p for v in value.values() if isinstance(v, list) for p in v]
+        groups = {str(k): v for k, v in value.items() if isinstance(v, list)}
     elif isinstance(value, list):
-        items = value
+        groups = {facts.source: value}
     else:
         w.diags.error(w.pos, f"'{w.path}' must be a list", "write one phrase per '- ' line")
-        return ()
-    return tuple(dict.fromkeys(n for n in (normalise(str(p)) for p in items) if n))
+        return {}
+    out = {}
+    for language, items in groups.items():
+        folded = tuple(dict.fromkeys(n for n in (normalise(str(p)) for p in items) if n))
+        if folded:
+            out[language] = folded
+    return out
+
+
+def build_understander(
+    settings: Settings, intents: Iterable[Intent], nodes: Mapping[str, Node]
+) -> Understander:
+    """The classifier trained on the intents' examples, and the order-number patterns of the
+    flow's questions (`expect: {regex: ...}`) for entities."""
+    patterns = []
+    for node in nodes.values():
+        ask = node.ask
+        if ask is not None and ask.validation.kind == "regex":
+            patterns.append((ask.variable, ask.validation.pattern, ask.validation.transform))
+    examples = [
+        IntentExamples(
+            i.name,
+            i.keywords,
+            i.examples,
+            tuple((lang, (*kw, *ex)) for lang, kw, ex in i.by_language),
+        )
+        for i in intents
+    ]
+    unique = list({(name, p.pattern): (name, p, t) for name, p, t in patterns}.values())
+    return Understander(
+        settings.languages, examples, unique, settings.keyword_max_words, settings.thresholds
+    )
 
 
 def _read_env(w: Wild | None, environ: Mapping[str, str]) -> dict[str, str]:
@@ -324,10 +491,34 @@ def _read_env(w: Wild | None, environ: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _read_canned(w: Wild | None) -> dict[str, str]:
+def _read_canned(w: Wild | None, facts: NodeFacts) -> tuple[dict[str, str], dict[str, dict]]:
+    """Agents' ready answers: name → text, or name → language → text."""
     if w is None or not w.expect(dict, what="a mapping of short name → answer text"):
-        return {}
-    return {name: part.str() or "" for name, part in w.items()}
+        return {}, {}
+    canned, canned_in = {}, {}
+    for name, part in w.items():
+        label = read_label(part, facts)
+        if label is not None:
+            canned[name] = label.source
+            canned_in[name] = {facts.source: label.source, **dict(label.translations)}
+    return canned, canned_in
+
+
+def _read_shop(w: Wild | None, facts: NodeFacts) -> dict[str, dict[str, Any]]:
+    """`shop:` facts for templates, per language: a value given per language is read in the
+    shopper's (`shop.call_center_hours` is "Mon–Fri" or "pon.–pt.")."""
+    out: dict[str, dict[str, Any]] = {lang: {} for lang in facts.languages}
+    if w is None or not w.expect(dict, what="a mapping of facts about the shop"):
+        return out
+    for name, part in w.items():
+        if isinstance(part.value, dict) and language_keys(part):
+            label = read_label(part, facts)
+            for lang in facts.languages:
+                out[lang][name] = label.in_language(lang) if label is not None else ""
+        else:
+            for lang in facts.languages:
+                out[lang][name] = plain(part.value)
+    return out
 
 
 __all__ = ["CheckResult", "FlowError", "check_file", "check_text", "load_flow"]

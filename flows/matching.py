@@ -15,6 +15,8 @@ from rapidfuzz import fuzz, process
 from flows.messages import SHORT_PAYLOAD_PREFIX, short_payload
 from flows.model import ButtonSpec, Intent, Validation
 from flows.normalise import normalise
+from flows.understanding.entities import find_builtin, find_patterns
+from flows.understanding.fold import clean
 
 _NUMBER_CHOICE = re.compile(r"^\s*#?\s*(\d{1,2})\s*[.)]?\s*$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
@@ -56,10 +58,13 @@ def match_button(
     if not wanted:
         return None
     for button in buttons:
-        if wanted == button.norm:
+        if wanted in button.norms:
             return button
-    titles = [b.norm for b in buttons]
-    return None if fuzzy is None else _fuzzy_pick(wanted, titles, buttons, fuzzy)
+    if fuzzy is None:
+        return None
+    titles = [n for b in buttons for n in b.norms]
+    owners = tuple(b for b in buttons for _ in b.norms)
+    return _fuzzy_pick(wanted, titles, owners, fuzzy)
 
 
 def _fuzzy_pick(
@@ -67,14 +72,16 @@ def _fuzzy_pick(
 ) -> ButtonSpec | None:
     # A sentence much longer than every title is a question, not a misspelt button:
     # "when will my order arrive?" must not pick "Track my order".
-    if len(wanted) > max(len(t) for t in titles) * FUZZY_LENGTH_FACTOR + 4:
+    if not titles or len(wanted) > max(len(t) for t in titles) * FUZZY_LENGTH_FACTOR + 4:
         return None
-    scored = process.extract(wanted, titles, scorer=fuzz.WRatio, limit=2, score_cutoff=threshold)
+    scored = process.extract(wanted, titles, scorer=fuzz.WRatio, limit=3, score_cutoff=threshold)
     if not scored:
         return None
-    if len(scored) > 1 and scored[0][1] - scored[1][1] < AMBIGUITY_MARGIN:
+    best = buttons[scored[0][2]]
+    rivals = [s for s in scored[1:] if buttons[s[2]] is not best]
+    if rivals and scored[0][1] - rivals[0][1] < AMBIGUITY_MARGIN:
         return None
-    return buttons[scored[0][2]]
+    return best
 
 
 def match_intent(
@@ -113,8 +120,9 @@ def match_intent(
 
 
 def check_answer(text: str, rule: Validation) -> tuple[bool, Any]:
-    """Is `text` a valid answer, and the value to save (typed, normalised)."""
-    value = text.strip()
+    """Is `text` a valid answer, and the value to save (typed, normalised)? Read on the cleaned
+    text: "A١٢٣٤" and "Ａ１２３４" are A1234."""
+    value = clean(text).strip()
     if rule.transform == "upper":
         value = value.upper()
     elif rule.transform == "lower":
@@ -139,6 +147,20 @@ def check_answer(text: str, rule: Validation) -> tuple[bool, Any]:
                     return True, option
             return False, None
     return False, None
+
+
+def slot_value(text: str, rule: Validation) -> Any:
+    """The answer to a question that a longer message already holds ("where is my order
+    A1234" answers "What's your order number?"), or None. Only answers that can be told
+    apart from the words around them are taken: a pattern, an email, a phone number."""
+    if rule.kind == "regex":
+        patterns = [("answer", rule.pattern, rule.transform)]
+        found = find_patterns(text, patterns)
+        return found[0].value if len(found) == 1 else None
+    if rule.kind in ("email", "phone"):
+        values = [e.value for e in find_builtin(text) if e.kind == rule.kind]
+        return values[0] if len(values) == 1 else None
+    return None
 
 
 def _check_phone(value: str) -> tuple[bool, Any]:

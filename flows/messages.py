@@ -150,11 +150,13 @@ class NodeEntered:
 
 @dataclass(frozen=True, slots=True)
 class Fallback:
-    """The bot did not understand `text` at `node`; `misses` counts in a row."""
+    """The bot did not understand `text` at `node`; `misses` counts in a row; `language` is
+    the shopper's, for the marketer's list of phrases to teach the bot."""
 
     node: str
     text: str
     misses: int
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,19 @@ from flows.hours import BusinessHours
 from flows.messages import Button
 from flows.normalise import normalise
 from flows.templates import Template
+from flows.understanding.understander import Thresholds
 
 if TYPE_CHECKING:
     from flows.experiments import Experiment
+    from flows.understanding.understander import Understander
 
 Context = Mapping[str, Any]
 PERSON_PAYLOAD = "person"  # the payload of the "talk to a person" button added to questions
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
-    """A message with optional per-channel wording (WhatsApp, Messenger and Telegram differ)."""
+class Wording:
+    """One language's version of a text, with optional per-channel wording."""
 
     default: Template
     channels: tuple[tuple[str, Template], ...] = ()
@@ -35,8 +37,53 @@ class Text:
                 return template.render(context)
         return self.default.render(context)
 
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message in the flow's source language with optional per-channel wording
+    (WhatsApp, Messenger and Telegram differ), and its translations.
+
+    The language comes from the context (`context["language"]`, the shopper's), so every part
+    that renders a text speaks the shopper's language without being told separately.
+    """
+
+    default: Template
+    channels: tuple[tuple[str, Template], ...] = ()
+    translations: tuple[tuple[str, Wording], ...] = ()
+
+    def render(self, channel: str, context: Context) -> str:
+        if self.translations:
+            language = context.get("language")
+            for name, wording in self.translations:
+                if name == language:
+                    return wording.render(channel, context)
+        for name, template in self.channels:
+            if name == channel:
+                return template.render(context)
+        return self.default.render(context)
+
     def sources(self) -> list[str]:
-        return [self.default.source, *(t.source for _, t in self.channels)]
+        out = [self.default.source, *(t.source for _, t in self.channels)]
+        for _, wording in self.translations:
+            out += [wording.default.source, *(t.source for _, t in wording.channels)]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A short plain text (a button's title) in the source language and its translations."""
+
+    source: str
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def in_language(self, language: str | None) -> str:
+        for name, text in self.translations:
+            if name == language:
+                return text
+        return self.source
+
+    def all(self) -> list[str]:
+        return [self.source, *(text for _, text in self.translations)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +115,22 @@ class ButtonSpec:
     assign: tuple[tuple[str, Value], ...] = ()
     kind: Literal["reply", "url", "call"] = "reply"
     url: Template | None = None
+    titles: tuple[tuple[str, str], ...] = ()  # the title in the flow's other languages
     norm: str = ""  # the title folded for matching, filled in at construction
+    norms: tuple[str, ...] = ()  # every language's title folded: any of them picks the button
 
     def __post_init__(self) -> None:
         if not self.norm:
             object.__setattr__(self, "norm", normalise(self.title))
+        if not self.norms:
+            folded = (self.norm, *(normalise(t) for _, t in self.titles))
+            object.__setattr__(self, "norms", tuple(dict.fromkeys(f for f in folded if f)))
+
+    def title_in(self, language: str | None) -> str:
+        for name, text in self.titles:
+            if name == language:
+                return text
+        return self.title
 
 
 ValidationKind = Literal["regex", "number", "email", "phone", "one_of", "any"]
@@ -157,6 +215,13 @@ class Node:
     # (the node's own plus the person button), and the same as ready-made `Button`s.
     choices: tuple[ButtonSpec, ...] = ()
     shown: tuple[Button, ...] = ()
+    shown_in: tuple[tuple[str, tuple[Button, ...]], ...] = ()  # `shown` in other languages
+
+    def shown_for(self, language: str | None) -> tuple[Button, ...]:
+        for name, buttons in self.shown_in:
+            if name == language:
+                return buttons
+        return self.shown
 
     @property
     def waits(self) -> bool:
@@ -183,11 +248,13 @@ class Node:
 @dataclass(frozen=True, slots=True)
 class Intent:
     name: str
-    keywords: tuple[str, ...]  # normalised words or phrases
-    examples: tuple[str, ...]  # normalised example phrases for fuzzy matching
+    keywords: tuple[str, ...]  # normalised words or phrases, every language together
+    examples: tuple[str, ...]  # normalised example phrases, every language together
     goto: str
     line: int
     padded: tuple[str, ...] = ()  # keywords with a space each side, for whole-word search
+    title: Label | None = None  # what a "did you mean" button says
+    by_language: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (lang, kw, ex)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "padded", tuple(f" {k} " for k in self.keywords))
@@ -202,6 +269,7 @@ class PersonButton:
     goto: str
     closed_title: str | None = None
     closed_call: Template | None = None
+    titles: tuple[tuple[str, str], ...] = ()  # `title` in the flow's other languages
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +290,12 @@ class Settings:
     max_misses: int
     fallback_then: str | None
     person_button: PersonButton | None
-    disclosure: str | None
+    disclosure: Text | None
     fuzzy_threshold: float = 85.0
     keyword_max_words: int = 4
     languages: tuple[str, ...] = ("en",)
     handoff_notice: HandoffNotices | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +310,18 @@ class Flow:
     shop: Mapping[str, Any]
     env: Mapping[str, str]
     canned: Mapping[str, str] = field(default_factory=dict)
+    canned_in: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> lang -> text
+    shop_in: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # lang -> shop facts
     raw: Mapping[str, Any] = field(default_factory=dict)  # sections later features read
     hours: BusinessHours | None = None  # None: people are on duty whenever an agent is
     experiments: Mapping[str, Experiment] = field(default_factory=dict)
     ratings: Mapping[str, str] = field(default_factory=dict)  # variable -> csat or nps
+    understander: Understander | None = None  # None: keywords and close examples only
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self.settings.languages
+
+    @property
+    def source_language(self) -> str:
+        return self.settings.languages[0]

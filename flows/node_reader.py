@@ -18,13 +18,14 @@ from flows.model import (
     HandoffSpec,
     Node,
     SplitSpec,
-    Text,
     Validation,
     Value,
     Variant,
 )
 from flows.normalise import normalise
-from flows.templates import TemplateProblem, compile_expression, compile_template, whole_expression
+from flows.templates import TemplateProblem, compile_expression, whole_expression
+from flows.translations import LanguageFacts, read_label, read_text
+from flows.translations import template_of as _template
 from flows.yamlsrc import Pos, Wild, plain
 
 NODE_KEYS = {
@@ -50,7 +51,6 @@ NODE_KEYS = {
 }
 CONTROL_KEYS = ("buttons", "ask", "call", "switch", "split", "handoff", "end")
 BUTTON_KEYS = {"title", "goto", "payload", "value", "set", "url", "call"}
-CHANNEL_KEYS = {"text", "whatsapp", "messenger", "telegram"}
 CALL_KEYS = {"method", "url", "headers", "json", "timeout", "save", "on_error"}
 EXPECT_KINDS = {"regex", "number", "email", "phone", "one_of", "any"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -68,53 +68,14 @@ class Ref:
 
 
 @dataclass(slots=True)
-class NodeFacts:
-    """What a node reads and writes, for the cross-node checks."""
+class NodeFacts(LanguageFacts):
+    """What a node reads and writes, for the cross-node checks (and, from `LanguageFacts`,
+    the flow's languages, its templates and the translations it lacks)."""
 
     refs: list[Ref] = field(default_factory=list)
     sets: set[str] = field(default_factory=set)
-    templates: list[tuple[str, Pos, bool]] = field(default_factory=list)  # source, pos, is_expr
     titles: list[tuple[str, Pos]] = field(default_factory=list)
     node_pos: dict[str, Pos] = field(default_factory=dict)
-
-
-def read_text(w: Wild, facts: NodeFacts) -> Text | None:
-    """A text: a string, or a mapping with `text` and per-channel versions."""
-    if isinstance(w.value, str):
-        template = _template(w, facts)
-        return Text(template) if template else None
-    if not w.expect(str, dict, what="text, or a mapping with 'text' and channel versions"):
-        return None
-    w.only_keys(CHANNEL_KEYS, f"'{w.path}' (a text with per-channel versions)")
-    base = w.get("text")
-    if base is None:
-        w.diags.error(w.pos, f"'{w.path}' has no 'text'", "add 'text:' used on every other channel")
-        return None
-    default = _template(base, facts)
-    channels = []
-    for name, part in w.items():
-        if name != "text" and name in CHANNEL_KEYS:
-            template = _template(part, facts)
-            if template:
-                channels.append((name, template))
-    return Text(default, tuple(channels)) if default else None
-
-
-def _template(w: Wild, facts: NodeFacts) -> Any:
-    source = w.str()
-    if source is None:
-        return None
-    try:
-        template = compile_template(source)
-    except TemplateProblem as exc:
-        w.diags.error(
-            (w.pos[0] + exc.line - 1, w.pos[1]),
-            f"{exc} in '{w.path}'",
-            "close every '{{' with '}}' and check the spelling of filters",
-        )
-        return None
-    facts.templates.append((source, w.pos, False))
-    return template
 
 
 def read_value(w: Wild, facts: NodeFacts) -> Value | None:
@@ -246,13 +207,16 @@ def read_buttons(w: Wild, facts: NodeFacts, *, in_ask: bool) -> tuple[ButtonSpec
 
 def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None:
     if isinstance(w.value, str):  # "- Yes" inside an ask: a quick answer
-        title = w.str()
-        if title is None:
+        label = read_label(w, facts)
+        if label is None:
             return None
+        title = label.source
         facts.titles.append((title, w.pos))
         if not in_ask:
             w.diags.error(w.pos, f"button '{title}' leads nowhere", f"write '- {title}: node_name'")
-        return ButtonSpec(title=title, payload=slug(title), goto=None, value=title)
+        return ButtonSpec(
+            title=title, payload=slug(title), goto=None, value=title, titles=label.translations
+        )
     if not w.expect(dict, what="a button ('- Title: node' or 'title:' and 'goto:')"):
         return None
     keys = [str(k) for k in w.value]
@@ -260,15 +224,18 @@ def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None
         title = keys[0]
         facts.titles.append((title, w.key_pos(title)))
         goto = _target(w.get(title), facts, f"button '{title}'")  # type: ignore[arg-type]
-        return ButtonSpec(title=title, payload=slug(title), goto=goto, value=title)
+        label = read_label(Wild(title, w.key_pos(title), w.path, w.diags), facts)
+        others = label.translations if label else ()
+        return ButtonSpec(title=title, payload=slug(title), goto=goto, value=title, titles=others)
     w.only_keys(BUTTON_KEYS, "a button")
     title_w = w.get("title")
     if title_w is None:
         w.diags.error(w.pos, "a button has no 'title'", "add 'title: ...' (the text on the button)")
         return None
-    title = title_w.str()
-    if title is None:
+    label = read_label(title_w, facts)
+    if label is None:
         return None
+    title = label.source
     facts.titles.append((title, title_w.pos))
     payload = w.get("payload")
     goto_w = w.get("goto")
@@ -298,6 +265,7 @@ def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None
         assign=assign,
         kind=kind,
         url=url,
+        titles=label.translations,
     )
 
 

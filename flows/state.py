@@ -25,6 +25,9 @@ class ConversationState:
     turns: int = 0
     queue: str | None = None  # handoff queue while a person has the conversation
     resume: str | None = None  # where the bot resumes after the handoff is resolved
+    language: str | None = None  # the shopper's language (BCP 47), kept across conversations
+    heard: str | None = None  # another language the shopper wrote in lately, not yet switched to
+    heard_count: int = 0
 
     def variant(self, experiment: str) -> str | None:
         for name, variant in self.variants:

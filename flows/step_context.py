@@ -7,11 +7,11 @@ in handoff notices, `handoff` (`wait`, `waiting`, `agents`). Nothing else can be
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flows.hours import BusinessHours
+from flows.i18n.system_texts import system_text
 from flows.messages import Button, Inbound
 from flows.model import ButtonSpec, Context, Flow, Value
 
@@ -22,19 +22,22 @@ class HoursView(Mapping[str, Any]):
     """`hours.open` and `hours.next_open` for templates, computed only when a step asks
     (most steps never do, and the time-zone arithmetic is the costliest part of a context)."""
 
-    __slots__ = ("_hours", "_ts", "_values")
+    __slots__ = ("_hours", "_language", "_ts", "_values")
 
-    def __init__(self, hours: BusinessHours | None, ts: float) -> None:
-        self._hours, self._ts = hours, ts
+    def __init__(self, hours: BusinessHours | None, ts: float, language: str = "en") -> None:
+        self._hours, self._ts, self._language = hours, ts, language
         self._values: dict[str, Any] | None = None
 
     def _compute(self) -> dict[str, Any]:
         if self._values is None:
             hours, ts = self._hours, self._ts
             if hours is None or ts <= 0:  # no hours, or no time to judge by: people are on duty
-                self._values = {"open": True, "next_open": "today"}
+                self._values = {"open": True, "next_open": system_text("open_unknown", None)}
             else:
-                self._values = {"open": hours.is_open(ts), "next_open": hours.describe_next(ts)}
+                self._values = {
+                    "open": hours.is_open(ts),
+                    "next_open": hours.describe_next(ts, self._language),
+                }
         return self._values
 
     def __getitem__(self, key: str) -> Any:
@@ -47,18 +50,11 @@ class HoursView(Mapping[str, Any]):
         return len(HOURS_KEYS)
 
 
-def describe_wait(seconds: float | None) -> str:
-    """A typical wait in words a shopper reads at a glance ('2 minutes', 'an hour')."""
-    if seconds is None or seconds < 0:
-        return ""
-    minutes = max(1, math.ceil(seconds / 60))
-    if minutes < 60:
-        return "a minute" if minutes == 1 else f"{minutes} minutes"
-    hours = round(minutes / 60)
-    return "an hour" if hours <= 1 else f"{hours} hours"
-
-
-def build_context(flow: Flow, inbound: Inbound, variables: dict[str, Any]) -> dict[str, Any]:
+def build_context(
+    flow: Flow, inbound: Inbound, variables: dict[str, Any], language: str | None = None
+) -> dict[str, Any]:
+    """What templates see; `language` is the shopper's, in which every `Text` renders."""
+    language = language or flow.source_language
     shopper = inbound.shopper
     words = (shopper.name or "").split()  # a display name may be blank or only spaces
     first = (shopper.first_name or "").strip() or (words[0] if words else None)
@@ -71,12 +67,13 @@ def build_context(flow: Flow, inbound: Inbound, variables: dict[str, Any]) -> di
     return {
         "user": user,
         "vars": variables,  # the step's working dict: later `set`s are visible at once
-        "shop": flow.shop,
+        "shop": flow.shop_in.get(language, flow.shop),
         "env": flow.env,
         "channel": inbound.channel,
         "input": inbound.text,
-        "hours": HoursView(flow.hours, inbound.timestamp),
+        "hours": HoursView(flow.hours, inbound.timestamp, language),
         "handoff": {},
+        "language": language,
     }
 
 
@@ -91,11 +88,14 @@ def render_body(body: Any, context: Context) -> Any:
     return body
 
 
-def render_buttons(specs: tuple[ButtonSpec, ...], context: Context) -> tuple[Button, ...]:
+def render_buttons(
+    specs: tuple[ButtonSpec, ...], context: Context, language: str | None = None
+) -> tuple[Button, ...]:
     out = []
     for spec in specs:
+        title = spec.title_in(language)
         if spec.kind == "reply":
-            out.append(Button(spec.title, spec.payload))
+            out.append(Button(title, spec.payload))
         elif spec.url is not None:
-            out.append(Button(spec.title, spec.url.render(context), spec.kind))
+            out.append(Button(title, spec.url.render(context), spec.kind))
     return tuple(out)

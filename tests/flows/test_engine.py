@@ -112,7 +112,7 @@ def test_anything_else_is_a_fallback_with_the_question_again(menu: Flow, text: s
     (reply,) = result.replies
     assert reply.text == "Sorry?\n\nHi Ann, pick one"
     assert len(reply.buttons) == 4
-    assert result.events == (Fallback("menu", text, 1),)
+    assert result.events == (Fallback("menu", text, 1, "en"),)
 
 
 def test_unknown_button_payload_is_a_fallback(menu: Flow) -> None:

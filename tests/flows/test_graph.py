@@ -176,7 +176,8 @@ def test_mermaid_marks_the_kinds(sample: Flow) -> None:
     key = lambda n: mermaid_key(text, n)  # noqa: E731
     assert classes["split"] == {key("route")}
     assert classes["handoff"] == {key(n) for n in ("handoff_request", "handoff_unsure",
-                                                  "handoff_order")}  # fmt: skip
+                                                  "handoff_order", "product_question",
+                                                  "cancel_request")}  # fmt: skip
     assert key("stopped") in classes["stop"] and key("goodbye") in classes["end"]
     assert classes["call"] == {key("lookup_order"), key("coupon")}
     assert classes["start"] == {key("welcome")}

@@ -28,12 +28,12 @@ def ts(text: str) -> float:
 @pytest.mark.parametrize(
     ("when", "is_open", "next_open"),
     [
-        ("2026-11-23 09:00", True, "today at 9:00 (New York time)"),
-        ("2026-11-23 08:59", False, "today at 9:00 (New York time)"),
-        ("2026-11-23 18:00", False, "tomorrow at 9:00 (New York time)"),
-        ("2026-11-28 14:30", False, "on Monday at 9:00 (New York time)"),
-        ("2026-12-24 19:00", False, "on Saturday at 10:00 (New York time)"),  # 25th: holiday
-        ("2026-12-25 12:00", False, "tomorrow at 10:00 (New York time)"),
+        ("2026-11-23 09:00", True, "today at 9:00 AM (New York time)"),
+        ("2026-11-23 08:59", False, "today at 9:00 AM (New York time)"),
+        ("2026-11-23 18:00", False, "tomorrow at 9:00 AM (New York time)"),
+        ("2026-11-28 14:30", False, "on Monday at 9:00 AM (New York time)"),
+        ("2026-12-24 19:00", False, "on Saturday at 10:00 AM (New York time)"),  # 25th: holiday
+        ("2026-12-25 12:00", False, "tomorrow at 10:00 AM (New York time)"),
     ],
 )
 def test_open_and_next_opening_in_the_shops_time_zone(
@@ -52,9 +52,23 @@ def test_hours_follow_daylight_saving_time() -> None:
     assert not HOURS.is_open(summer - 60)
 
 
+@pytest.mark.parametrize(
+    ("language", "next_open"),
+    [
+        ("pl", "w poniedziałek o 09:00 (czasu New York)"),
+        ("ro", "luni la 09:00 (ora New York)"),
+        ("ar", "يوم الاثنين الساعة 9:00 ص (بتوقيت New York)"),
+        ("zh-Hans", "星期一09:00（New York时间）"),
+        ("zh-Hant", "星期一上午9:00（New York時間）"),
+    ],
+)
+def test_the_next_opening_reads_in_the_shoppers_language(language: str, next_open: str) -> None:
+    assert HOURS.describe_next(ts("2026-11-28 14:30"), language) == next_open
+
+
 def test_a_far_opening_names_the_date_and_a_shop_never_open_promises_nothing() -> None:
     closed_for_weeks = replace(HOURS, holidays=frozenset(date(2026, 12, d) for d in range(1, 20)))
-    assert closed_for_weeks.describe_next(ts("2026-11-30 19:00")).startswith("on 21 December")
+    assert closed_for_weeks.describe_next(ts("2026-11-30 19:00")).startswith("on December 21, 2026")
     never = BusinessHours("Europe/Madrid", ((),) * 7)
     assert never.describe_next(ts("2026-11-30 19:00")) == "as soon as we can"
 
@@ -160,7 +174,7 @@ def test_closed_person_button_can_become_a_call_button() -> None:
         ("2026-11-23 10:00", InboxStatus(2, 1, 150.0), "open", "(usually within 3 minutes)"),
         ("2026-11-23 10:00", None, "open", "will join you here shortly. A person"),
         ("2026-11-23 10:00", InboxStatus(0, 4), "busy", "Nobody from our team is on duty"),
-        ("2026-11-23 20:00", InboxStatus(3, 0), "closed", "here tomorrow at 9:00 (New York"),
+        ("2026-11-23 20:00", InboxStatus(3, 0), "closed", "here tomorrow at 9:00 AM (New York"),
     ],
 )
 def test_a_handoff_tells_the_shopper_what_happens_next(
