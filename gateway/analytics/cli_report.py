@@ -31,7 +31,8 @@ def _since(text: str | None) -> float | None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
 def report(experiment: str | None, since: str | None, fmt: str, output: str | None) -> None:
     """Experiment results with confidence intervals, the funnel, what the bot did not
-    understand, and agents per channel. STORE_URL / ANALYTICS_URL and FLOWS_PATH say where."""
+    understand (per language), and agents per channel. STORE_URL / ANALYTICS_URL and
+    FLOWS_PATH say where."""
     from gateway.analytics.render import FORMATS  # the statistics stack: only when reporting
     from gateway.analytics.report import build_report
 

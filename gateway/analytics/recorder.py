@@ -36,6 +36,7 @@ FLUSH_S = 0.2
 BATCH_MAX = 2000
 PENDING_MAX = 200_000  # records kept in memory while the analytics store is unreachable
 PHRASE_MAX = 120
+LANGUAGE_MAX = 35  # a BCP 47 code (zh-Hant) is far shorter; more is not a language
 SEEN_KEEP_S = 8 * 86_400.0  # how long a message's key guards against counting it twice
 SEEN_FORGET_BATCH = 1000  # at most this many expired keys deleted by one batch
 
@@ -83,6 +84,10 @@ def connect(path: str) -> sqlite3.Connection:
         with contextlib.suppress(sqlite3.OperationalError):  # another process was first
             db.execute("ALTER TABLE a_seen ADD COLUMN seen_at REAL NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX IF NOT EXISTS a_seen_expiry ON a_seen(seen_at)")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(a_fallback)")}
+    if "language" not in columns:  # a file from before fallbacks had a language: theirs is ''
+        with contextlib.suppress(sqlite3.OperationalError):  # another process was first
+            db.execute("ALTER TABLE a_fallback ADD COLUMN language TEXT NOT NULL DEFAULT ''")
     return db
 
 
@@ -237,7 +242,7 @@ READ_FIELDS: dict[str, tuple[str, ...]] = {
     "HandoffRequested": (),
     "ConversationEnded": (),
     "ConversationStopped": (),
-    "Fallback": ("node", "text"),
+    "Fallback": ("node", "text", "language"),  # language: '' or absent before it was known
     "Rated": ("kind", "score"),
 }
 
@@ -299,10 +304,11 @@ def _apply(db: sqlite3.Connection, record: TurnRecord) -> None:
         elif kind == "Fallback":
             phrase = _normal(str(event.get("text", "")))[:PHRASE_MAX]
             if phrase:
+                language = str(event.get("language") or "")[:LANGUAGE_MAX]
                 db.execute(
-                    "INSERT INTO a_fallback(session, at, node, channel, phrase) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (session, record.at, str(event.get("node")), record.channel, phrase),
+                    "INSERT INTO a_fallback(session, at, node, channel, phrase, language) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (session, record.at, str(event.get("node")), record.channel, phrase, language),
                 )
         elif kind == "Rated":
             if event.get("kind") == "csat":

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.analytics.report import Report
+from flows.i18n.languages import info
+from gateway.analytics.report import FallbackPhrase, Report
 from gateway.analytics.stats import Rate
+
+UNKNOWN_LANGUAGE = "unknown language"  # fallbacks recorded before their language was kept
 
 
 def _pct(rate: Rate) -> str:
@@ -28,6 +32,26 @@ def _seconds(value: float | None) -> str:
 
 def _day(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d") if ts else "the start"
+
+
+def language_name(code: str) -> str:
+    """A fallback's language for the marketer: "Polish (pl)", the bare code when it is not a
+    known one, "unknown language" when it was not recorded."""
+    if not code:
+        return UNKNOWN_LANGUAGE
+    english = info(code).english
+    return f"{english} ({code})" if english != code else code
+
+
+def by_language(
+    fallbacks: Iterable[FallbackPhrase],
+) -> list[tuple[str, list[FallbackPhrase]]]:
+    """The phrases per language code, each language where its most frequent phrase is (the
+    report lists them most frequent first), the phrases in their order within it."""
+    groups: dict[str, list[FallbackPhrase]] = {}
+    for f in fallbacks:
+        groups.setdefault(f.language, []).append(f)
+    return list(groups.items())
 
 
 def as_text(report: Report) -> str:
@@ -79,8 +103,10 @@ def as_text(report: Report) -> str:
         out.append("")
     if report.fallbacks:
         out.append("Not understood (add these as intent examples)")
-        for f in report.fallbacks:
-            out.append(f"  {f.count:>6}  {f.node:<20} {f.channel:<10} {f.phrase!r}")
+        for language, phrases in by_language(report.fallbacks):
+            out.append(f"  {language_name(language)}")
+            for f in phrases:
+                out.append(f"    {f.count:>6}  {f.node:<20} {f.channel:<10} {f.phrase!r}")
         out.append("")
     if report.channels:
         out.append("Channels")
@@ -114,7 +140,7 @@ def _add_values(node: Any) -> None:
 
 
 CSV_FIELDS = ("section", "experiment", "variant", "channel", "node", "metric", "value", "low",
-              "high", "count", "n", "note")  # fmt: skip
+              "high", "count", "n", "note", "language")  # fmt: skip
 
 
 def _rate_row(rate: Rate) -> dict[str, Any]:
@@ -151,7 +177,8 @@ def as_csv(report: Report) -> str:
                          "count": s.reached, "note": f"dropped={s.dropped}"})  # fmt: skip
     for f in report.fallbacks:
         writer.writerow({"section": "fallback", "channel": f.channel, "node": f.node,
-                         "metric": "phrase", "value": f.phrase, "count": f.count})  # fmt: skip
+                         "metric": "phrase", "value": f.phrase, "count": f.count,
+                         "language": f.language})  # fmt: skip
     for ch in report.channels:
         writer.writerow({"section": "channel", "channel": ch.channel,
                          "metric": "first_contact_resolution",

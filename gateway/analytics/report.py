@@ -86,6 +86,7 @@ class FallbackPhrase:
     channel: str
     phrase: str
     count: int
+    language: str = ""  # BCP 47 code of the shopper's language; '' when not known (older rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,9 +407,11 @@ def _funnel(
 
 
 def _fallbacks(db: sqlite3.Connection, since: float | None, top: int) -> list[FallbackPhrase]:
+    """The `top` most frequent phrases, counted apart per language (the same words from a
+    Polish and an English shopper are two lines: each is taught to its language's intents)."""
     rows = db.execute(
-        """SELECT node, channel, phrase, COUNT(*) AS c FROM a_fallback WHERE at >= ?
-           GROUP BY node, channel, phrase ORDER BY c DESC, phrase LIMIT ?""",
+        """SELECT node, channel, phrase, COUNT(*) AS c, language FROM a_fallback WHERE at >= ?
+           GROUP BY node, channel, phrase, language ORDER BY c DESC, phrase, language LIMIT ?""",
         (since or 0.0, top),
     )
     return [FallbackPhrase(*row) for row in rows]

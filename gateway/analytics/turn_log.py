@@ -61,8 +61,11 @@ def encode(record: TurnRecord) -> str:
     events: list[Any] = []
     for event in r.events:
         names = READ_FIELDS[event["type"]]
-        full = all(n in event for n in names)
-        events.append([event["type"], *(event[n] for n in names)] if full else event)
+        # Trailing fields may be missing (a Fallback before it carried its language): the
+        # array is then shorter, and decode leaves them out the same way.
+        have = [n for n in names if n in event]
+        full = have == list(names[: len(have)])
+        events.append([event["type"], *(event[n] for n in have)] if full else event)
     prefix = r.conversation.split(":", 1)[0]
     values: list[Any] = [
         r.conversation, r.message_id, r.at, events,

@@ -81,7 +81,12 @@ def seed(recorder: Analytics) -> None:
                              channel="telegram"))  # fmt: skip
     for i in range(8):
         at = T0 + (i % 3) * DAY
-        events = [node("welcome"), node("route"), node("call_center"), {"type": "ConversationEnded"}]
+        events = [
+            node("welcome"),
+            node("route"),
+            node("call_center"),
+            {"type": "ConversationEnded"},
+        ]
         recorder.record(turn(f"c{i}", 0, at, events, "call_center", mode="ended"))
     # Agents: b6 solved in 10 minutes (first answer after 2), b7 not solved, then a new thread.
     for conv, outcome, when in (("b6", "solved", 0.0), ("b7", "not_solved", 0.0)):

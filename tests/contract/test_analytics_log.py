@@ -83,7 +83,9 @@ def test_an_entry_keeps_what_the_recorder_reads(tmp_path: Path) -> None:
     resolved = decode(encode(turns[1])).thread
     assert resolved is not None and resolved.vars == {}  # what the bot collected stays out
     assert (resolved.status, resolved.agent, resolved.resolved_at) == ("resolved", "ann", 9.0)
-    phrases = [r[-1] for r in tables(tmp_path / "trip.db")["a_fallback"]]
+    db = connect(str(tmp_path / "trip.db"))
+    phrases = [r[0] for r in db.execute("SELECT phrase FROM a_fallback")]
+    db.close()
     assert "where is my order äö äö" in " ".join(phrases) and "x" * 119 + " " in phrases
 
 
