@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from flows.diagnostics import Diagnostic
 from flows.flowtest import flow_of, format_failure, run_file
 from flows.loader import check_file
 from flows.model import Flow
+from gateway.cli_understand import load_flow_or_exit, print_intent_report
 
 DEFAULT_FLOWS = "flows.yaml"
 
@@ -27,14 +29,17 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", required=False)
-def check(path: str | None) -> None:
+@click.option("--strict", is_flag=True, help="Warnings (a missing translation...) are errors.")
+def check(path: str | None, strict: bool) -> None:
     """Validate a flows file: every error with file:line:column and its fix (exit 1 on errors)."""
     flows_path = _flows_path(path)
     result = check_file(flows_path, os.environ)
     for diag in result.diagnostics:
+        if strict:
+            diag = replace(diag, severity="error")
         click.echo(_styled(diag), err=diag.severity == "error")
-    if result.flow is None:
-        n = len(result.errors)
+    if result.flow is None or (strict and result.warnings):
+        n = len(result.errors) + (len(result.warnings) if strict else 0)
         click.echo(f"{flows_path}: {n} error{'s' * (n != 1)}; nothing changed", err=True)
         sys.exit(1)
     click.echo(_summary(result.flow, len(result.warnings)))
@@ -58,8 +63,14 @@ def _summary(flow: Flow, warnings: int) -> str:
 @main.command("test")
 @click.argument("files", nargs=-1)
 @click.option("--flows", "flows_file", help="Flows file whose tests to run (default FLOWS_PATH).")
-def test_command(files: tuple[str, ...], flows_file: str | None) -> None:
+@click.option(
+    "--intents", is_flag=True, help="Cross-validated accuracy per intent and language instead."
+)
+def test_command(files: tuple[str, ...], flows_file: str | None, intents: bool) -> None:
     """Run scripted flow conversations; with no FILES, the tests of flows.yaml."""
+    if intents:
+        flow = load_flow_or_exit(_flows_path(flows_file))
+        sys.exit(0 if print_intent_report(flow) else 1)
     paths = [Path(f) for f in files] or discover_tests(_flows_path(flows_file))
     if not paths:
         click.echo("no flow tests found: write tests/flows/*.yaml (see docs/flows.md)", err=True)
@@ -199,10 +210,11 @@ def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flo
 def _register_service_commands() -> None:
     from gateway.analytics.cli_report import report
     from gateway.cli_service import outbox, sandbox, serve, worker
+    from gateway.cli_understand import understand
     from gateway.demo import demo
     from gateway.inbox.cli_agents import agent
 
-    for command in (serve, worker, outbox, sandbox, demo, agent, report):
+    for command in (serve, worker, outbox, sandbox, demo, agent, report, understand):
         main.add_command(command)
 
 

@@ -231,7 +231,7 @@ class TurnWorker:
         )
         if idle and state.mode not in ("new", "handoff"):
             logger.info("conversation_expired", extra={"conversation": conversation.key})
-            return ConversationState(variants=state.variants)
+            return ConversationState(variants=state.variants, language=state.language)
         return state
 
     def _outbox(

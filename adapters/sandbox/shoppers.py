@@ -48,7 +48,8 @@ class ShopperBook:
             number = _BASES[channel] + sum(1 for c, _ in self._by_name if c == channel)
             address = f"+{number}" if channel == "whatsapp" else str(number)
             first, _, last = name.partition(" ")
-            shopper = SimShopper(channel, name, address, first, last, locale or _LOCALES[channel])
+            locale = _platform_locale(channel, locale) if locale else _LOCALES[channel]
+            shopper = SimShopper(channel, name, address, first, last, locale)
             self._by_name[(channel, name)] = shopper
             self._by_address[(channel, address)] = shopper
             return shopper
@@ -60,3 +61,14 @@ class ShopperBook:
     def all(self) -> list[SimShopper]:
         with self._lock:
             return list(self._by_name.values())
+
+
+def _platform_locale(channel: str, locale: str) -> str:
+    """The locale as each platform reports it: Messenger `pl_PL`, Telegram's IETF tag `pl`
+    or `zh-hant`."""
+    if channel != "telegram":
+        return locale
+    base, _, region = locale.partition("_")
+    if base == "zh":
+        return "zh-hant" if region in ("TW", "HK", "MO") else "zh-hans"
+    return base

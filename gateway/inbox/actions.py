@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.base import WindowDecision
 from flows.engine import StepResult, resume
+from flows.i18n.system_texts import system_text
 from flows.messages import Attachment, Inbound, Reply, event_to_dict
 from flows.state import ConversationState
 from gateway.context import Gateway
@@ -52,7 +53,9 @@ def agent_turn(gw: Gateway, inbound: Inbound, conversation: Conversation, now: f
     if action == "reply":
         turn.replies.append((Reply(inbound.text, author=author), "agent"))
     elif action == "joined":
-        turn.replies.append((_joined(gw, author, inbound.extra("photo") or ""), "agent"))
+        language = conversation.state.language
+        joined = _joined(gw, author, inbound.extra("photo") or "", language)
+        turn.replies.append((joined, "agent"))
     elif action == "template" and (inbound.extra("template") or REOPEN) == REOPEN:
         turn.replies.append((reopen_reply(inbound.shopper, author), "agent"))
     elif action == "resolve":
@@ -76,11 +79,11 @@ def agent_turn(gw: Gateway, inbound: Inbound, conversation: Conversation, now: f
     return turn
 
 
-def _joined(gw: Gateway, author: str, photo: str) -> Reply:
-    """ "Bea from Acme Shoes has joined", with her photo where she has one, so every platform
-    shows who is answering now."""
+def _joined(gw: Gateway, author: str, photo: str, language: str | None) -> Reply:
+    """ "Bea from Acme Shoes has joined", in the shopper's language, with her photo where she
+    has one, so every platform shows who is answering now."""
     shop = gw.flows.flow.shop.get("name") or "our team"
-    text = f"👋 {author} from {shop} has joined the chat. You're talking to a person now."
+    text = system_text("agent_joined", language).format(agent=author, shop=shop)
     media = (Attachment("image", photo),) if photo else ()
     return Reply(text, media=media)
 

@@ -56,6 +56,7 @@ def _report() -> Report:
 @login_required(_inbox, roles=ADMINS)
 def report_page() -> Any:
     from gateway.analytics.charts import columns_chart, funnel_chart, rate_chart
+    from gateway.analytics.render import by_language, language_name
     from gateway.analytics.report import ALL
 
     report = _report()
@@ -75,6 +76,10 @@ def report_page() -> Any:
         experiments=experiments,
         funnel=funnel_chart(report.funnel, flow_nodes),
         fallbacks=columns_chart("Fallbacks per day", report.fallbacks_by_day),
+        fallback_languages=[
+            (language, language_name(language), phrases)
+            for language, phrases in by_language(report.fallbacks)
+        ],
         since=request.args.get("since", ""),
         names=tuple(current_app.extensions["gateway"].flows.flow.experiments),
         selected=request.args.get("experiment", ""),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flows.i18n.languages import info
+from flows.model import Flow
 from flows.services import CallRequest
 from gateway.context import Gateway
 from gateway.inbox.model import Agent, Thread
@@ -106,6 +108,7 @@ def thread_view(gw: Gateway, agent: Agent, thread: Thread, before: int | None) -
     now = time.time()
     service = InboxService(gw, gw.inbox)
     window = service.window(thread, now)
+    language = gw.store.load(thread.conversation).state.language
     others = [a for a in gw.inbox.agents() if a.login != agent.login]
     return {
         "thread": thread_summary(thread, now),
@@ -119,11 +122,21 @@ def thread_view(gw: Gateway, agent: Agent, thread: Thread, before: int | None) -
         },
         "mine": thread.agent == agent.login,
         "can_act": thread.agent == agent.login or agent.role != "agent",
-        "canned": dict(gw.flows.flow.canned),
+        "canned": canned_in(gw.flows.flow, language),
+        "language": {"code": language, "name": info(language).name} if language else None,
         "agents": [agent_summary(a) for a in others],
         "queues": known_queues(gw),
         "profile": profile(gw, thread),
         "version": gw.inbox.version(),
+    }
+
+
+def canned_in(flow: Flow, language: str | None) -> dict[str, str]:
+    """The agents' ready answers in the shopper's language (the source text where a
+    translation is missing)."""
+    return {
+        name: flow.canned_in.get(name, {}).get(language or "", text)
+        for name, text in flow.canned.items()
     }
 
 

@@ -253,7 +253,7 @@
     event.preventDefault();
     const channel = new FormData($("start")).get("channel");
     try {
-      const shopper = await api("/_sim/api/shoppers", { channel, name: $("name").value });
+      const shopper = await api("/_sim/api/shoppers", { channel, name: $("name").value, locale: $("locale").value });
       await loadChats();
       open(shopper);
     } catch (error) {

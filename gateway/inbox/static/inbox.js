@@ -87,6 +87,7 @@ function messageItem(m) {
   }
   const text = document.createElement("span");
   text.className = "text";
+  text.dir = "auto"; // Arabic reads right to left whatever it is mixed with
   text.textContent = m.text;
   const time = document.createElement("time");
   time.dataset.at = m.at;
