@@ -16,8 +16,8 @@ $(STAMP): requirements.txt pyproject.toml | debian
 
 venv: $(STAMP)
 
-# Debian packages the tests and the demo need (headless browser and its emoji font, graph
-# renderer, Redis).
+# Debian packages the tests and the demo need (headless browser and its emoji and Chinese
+# fonts, graph renderer, Redis).
 debian:
 	@missing=""; \
 	$(PY) -c "import venv, ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
@@ -25,6 +25,7 @@ debian:
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
+	[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

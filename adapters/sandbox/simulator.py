@@ -53,7 +53,10 @@ def shoppers() -> Response:
 def add_shopper() -> tuple[Response, int]:
     data: Any = request.get_json(silent=True) or {}
     try:
-        shopper = get_state().shoppers.add(str(data.get("channel")), str(data.get("name") or ""))
+        locale = str(data["locale"]) if data.get("locale") else None  # the phone's language
+        shopper = get_state().shoppers.add(
+            str(data.get("channel")), str(data.get("name") or ""), locale
+        )
     except ValueError as exc:
         return jsonify({"error": str(exc)}), 400
     return jsonify(shopper.to_dict()), 201

@@ -223,3 +223,32 @@ def test_agent_photos_show_in_the_header_and_beside_their_messages(browser, stac
         assert alerts == []
     finally:
         page.close()
+
+
+def test_an_arabic_thread_reads_right_to_left_in_the_shoppers_language(
+    browser, stack: Stack, agents
+) -> None:
+    shopper = stack.shopper("telegram", "Omar Haddad")
+    stack.say("telegram", shopper, "أين طلبي A1234؟ أريد التحدث مع موظف")
+    sent = stack.wait_sent("telegram", shopper, 2)
+    assert sent[0]["text"].startswith("مرحبًا Omar!")
+
+    page = browser.new_page()
+    try:
+        log_in(page, stack)
+        page.locator("#waiting tr", has_text="Omar Haddad").locator("a").click()
+        text = page.locator("#messages .msg.in .text").first
+        expect(text).to_have_attribute("dir", "auto", timeout=WAIT)
+        # Arabic mixed with an order number is laid out right to left, as the shopper wrote it.
+        assert text.evaluate("el => getComputedStyle(el).direction") == "rtl"
+        expect(page.locator("#language")).to_have_text("العربية")
+        page.click("text=Claim this thread")
+        joined = stack.wait_sent("telegram", shopper, len(sent) + 1)[-1]["text"]
+        assert joined.startswith("👋 انضم Bea من Acme Shoes إلى المحادثة")
+        page.click("button[data-name=hello]")
+        assert page.locator("#composer").input_value().startswith(
+            stack.gw.flows.flow.canned_in["hello"]["ar"]
+        )
+        shot(page, "thread-arabic")
+    finally:
+        page.close()

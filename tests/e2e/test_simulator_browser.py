@@ -112,3 +112,22 @@ def test_new_shopper_tracks_an_order_from_the_simulator_page(browser, stack: Sta
     finally:
         page.close()
     assert dialogs == []  # no alert() ran
+
+
+def test_the_phones_language_picked_in_the_simulator_greets_in_it(browser, stack: Stack):
+    page = browser.new_page(viewport={"width": 900, "height": 900})
+    page.set_default_timeout(WAIT)
+    try:
+        page.goto(stack.sandbox.simulator_url)
+        page.click("label.choice.telegram")
+        page.fill("#name", "Mei Lin")
+        page.select_option("#locale", "zh_TW")
+        page.click("#start-button")
+        expect(page.locator("#subtitle")).to_contain_text("you are Mei Lin", timeout=WAIT)
+        [shopper] = [s for s in stack.sandbox.state.shoppers.all() if s.name == "Mei Lin"]
+        assert shopper.locale == "zh-hant"  # as Telegram reports it
+        say(page, "hi")  # says nothing of its language: the phone's (Traditional) decides
+        greeting = bot_message(page, "歡迎光臨 Acme Shoes").locator(".text")
+        expect(greeting).to_contain_text("您好，Mei！👋 歡迎光臨 Acme Shoes。", timeout=WAIT)
+    finally:
+        page.close()
