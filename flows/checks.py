@@ -15,7 +15,8 @@ from flows.templates import names_read, variables_read
 # https://www.twilio.com/docs/content/twilio-quick-reply
 TITLE_LIMITS = {"Messenger": 20, "WhatsApp": 20}
 TEMPLATE_NAMES = {
-    "user", "vars", "shop", "env", "channel", "input", "hours", "handoff", "loop", "range", "dict",
+    "user", "vars", "shop", "env", "channel", "input", "hours", "handoff", "language", "loop",
+    "range", "dict",
 }  # fmt: skip
 
 

@@ -416,12 +416,13 @@ def _check_collisions(intents: list[Intent], w: Wild) -> None:
 
 
 def _flat(phrases: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p for group in phrases.values() for p in group))
+    """Every language's phrases, folded for matching."""
+    return tuple(dict.fromkeys(normalise(p) for group in phrases.values() for p in group))
 
 
 def _phrases(w: Wild | None, facts: NodeFacts) -> dict[str, tuple[str, ...]]:
-    """Keywords or examples: a list (the source language), or a mapping of language → list;
-    normalised for matching."""
+    """Keywords or examples: a list (the source language), or a mapping of language → list,
+    as written (a phrase that folds like an earlier one is left out)."""
     if w is None:
         return {}
     value: Any = plain(w.value)
@@ -442,9 +443,12 @@ def _phrases(w: Wild | None, facts: NodeFacts) -> dict[str, tuple[str, ...]]:
         return {}
     out = {}
     for language, items in groups.items():
-        folded = tuple(dict.fromkeys(n for n in (normalise(str(p)) for p in items) if n))
-        if folded:
-            out[language] = folded
+        kept: dict[str, str] = {}  # folded -> as written: one phrase once, shown as written
+        for phrase in items:
+            kept.setdefault(normalise(str(phrase)), str(phrase))
+        kept.pop("", None)
+        if kept:
+            out[language] = tuple(kept.values())
     return out
 
 

@@ -254,7 +254,8 @@ class Intent:
     line: int
     padded: tuple[str, ...] = ()  # keywords with a space each side, for whole-word search
     title: Label | None = None  # what a "did you mean" button says
-    by_language: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()  # (lang, kw, ex)
+    # (language, keywords, examples) as written, for the tools that show them to marketers
+    by_language: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "padded", tuple(f" {k} " for k in self.keywords))

@@ -1,8 +1,9 @@
 """What templates see during a step, and rendering of the templated parts of a node.
 
 Only these names exist in a template: `user`, `vars`, `shop`, `env` (the whitelisted
-variables), `channel`, `input` (the shopper's last text), `hours` (`open`, `next_open`) and,
-in handoff notices, `handoff` (`wait`, `waiting`, `agents`). Nothing else can be reached.
+variables), `channel`, `input` (the shopper's last text), `language` (the shopper's, BCP 47),
+`hours` (`open`, `next_open`) and, in handoff notices, `handoff` (`wait`, `waiting`, `agents`).
+Nothing else can be reached.
 """
 
 from __future__ import annotations

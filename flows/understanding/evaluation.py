@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flows.understanding.fold import fold as fold_text
 from flows.understanding.intents import IntentClassifier
 from flows.understanding.understander import (
     DEFAULT_THRESHOLDS,
@@ -53,10 +54,10 @@ def cross_validate(
             if index % folds == fold:
                 test.append((name, language, text))
             else:
-                train[name].append(text)
+                train[name].append(fold_text(text))
         classifier = IntentClassifier(train)
         for name, language, text in test:
-            got = decide(classifier.scores(text), thresholds)
+            got = decide(classifier.scores(fold_text(text)), thresholds)
             tally = tallies[(name, language)]
             tally.total += 1
             if got == name:

@@ -43,9 +43,12 @@ class IntentClassifier:
         examples: Mapping[str, Sequence[str]],
         *,
         linear: bool = True,
+        nearest: bool = True,
         grams: Mapping[str, Counter[str]] | None = None,
     ) -> None:
-        """`grams`: n-grams already counted for some texts (two classifiers share them)."""
+        """`linear`, `nearest`: the views to blend (the centroid is always one);
+        `grams`: n-grams already counted for some texts (two classifiers share them)."""
+        self._use_nearest = nearest
         known = grams or {}
         rows = [
             (name, len(text), known.get(text) or ngrams(text))
@@ -115,9 +118,11 @@ class IntentClassifier:
         if not counts or not self.intents:
             return []
         ids, weights = self._weigh(counts)
-        near = self._nearest(ids, weights, len(folded))
         centre = weights @ self._centroids[ids]
-        similar = (1 - CENTROID_SHARE) * near + CENTROID_SHARE * centre
+        similar = centre
+        if self._use_nearest:
+            near = self._nearest(ids, weights, len(folded))
+            similar = (1 - CENTROID_SHARE) * near + CENTROID_SHARE * centre
         if self._linear is not None:
             similar = (
                 LINEAR_SHARE * self._linear.probabilities(ids, weights)

@@ -93,7 +93,9 @@ class LanguageGuesser:
         latin_vocabulary = {c: list((vocabulary or {}).get(c, ())) for c in latin}
         usable = {c: texts for c, texts in latin_vocabulary.items() if texts}
         self._vocabulary = (
-            IntentClassifier(usable, linear=False, grams=grams) if len(usable) >= 2 else None
+            IntentClassifier(usable, linear=False, nearest=False, grams=grams)
+            if len(usable) >= 2
+            else None
         )
 
     def guess(self, text: str) -> LanguageGuess | None:

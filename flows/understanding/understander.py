@@ -27,7 +27,7 @@ class IntentExamples:
     name: str
     keywords: tuple[str, ...]
     examples: tuple[str, ...]
-    by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (language, examples)
+    by_language: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (language, phrases as written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class Understander:
         vocabulary: dict[str, list[str]] = {}
         for intent in intents:
             for language, texts in intent.by_language:
-                vocabulary.setdefault(language, []).extend(texts)
+                vocabulary.setdefault(language, []).extend(fold(t) for t in texts)
         grams = {text: ngrams(text) for i in intents for text in (*i.examples, *i.keywords)}
         self.guesser = LanguageGuesser(languages, vocabulary, grams)
         # Keywords act alone, in short messages only ("stop" ends the chat, "when will this

@@ -262,3 +262,21 @@ def test_inbound_language_hint_from_a_whatsapp_number() -> None:
         text="ok",
     )
     assert step(flow, ConversationState(), inbound).state.language == "pl"
+
+
+def test_language_is_a_name_templates_and_switch_know() -> None:
+    text = """\
+version: 1
+settings: {start: a, disclosure: {en: bot, pl: bot}, languages: [en, pl]}
+nodes:
+  a:
+    switch:
+      - when: language == 'pl'
+        goto: b
+      - else: c
+  b: {say: {en: B, pl: Polski}, end: true}
+  c: {say: {en: "C {{ language }}", pl: "C {{ language }}"}, end: true}
+"""
+    assert check_text(text).diagnostics == ()
+    assert said(text, "dzień dobry") == [["Polski\n\nbot"]]
+    assert said(text, "hello there friend") == [["C en\n\nbot"]]
