@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from adapters.base import ParseError
+from adapters.text import replace_lone_surrogates
+
+# "\ud800"-"\udfff" written as an escape: only then can a decoded string hold a surrogate.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ShapeError(Exception):
@@ -39,15 +44,51 @@ def _join(path: str, key: str) -> str:
 
 
 def load_json(body: bytes) -> Any:
-    """The decoded body; empty, non-UTF-8 or invalid JSON raise ShapeError("body", ...)."""
+    """The decoded body; empty or invalid JSON raise ShapeError("body", ...).
+
+    Invalid Unicode does not fail the message: bytes that are not UTF-8 and lone surrogates
+    ("\ud800" escapes without their pair) become U+FFFD, so the shopper's text still reaches
+    the bot. The gateway bounds depth and number length before this runs
+    (`gateway.payload_limits`); the two errors past Python's own limits are still caught here,
+    for a caller without the gateway.
+    """
     if not body.strip():
         raise ShapeError("body", "empty body")
     try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ShapeError("body", f"not UTF-8 (byte {exc.start})") from exc
+        data = json.loads(body.decode("utf-8", "replace"))
     except json.JSONDecodeError as exc:
         raise ShapeError("body", f"invalid JSON at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise ShapeError("body", "JSON nested too deep") from exc
+    except ValueError as exc:  # int() past its digit limit
+        raise ShapeError("body", "number too long") from exc
+    return _replace_surrogates(data) if SURROGATE_ESCAPE.search(body) else data
+
+
+def _replace_surrogates(root: Any) -> Any:
+    """Lone surrogates in every string and key of a decoded body, replaced in place, walked
+    without recursion (a valid pair was already joined into one character by the decoder)."""
+    if isinstance(root, str):
+        return replace_lone_surrogates(root)
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, value in enumerate(node):
+                if isinstance(value, str):
+                    node[i] = replace_lone_surrogates(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+        elif isinstance(node, dict):
+            items = list(node.items())
+            node.clear()
+            for key, value in items:
+                if isinstance(value, str):
+                    value = replace_lone_surrogates(value)
+                elif isinstance(value, (list, dict)):
+                    stack.append(value)
+                node[replace_lone_surrogates(key)] = value
+    return root
 
 
 def obj(value: Any, path: str) -> Mapping[str, Any]:

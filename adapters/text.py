@@ -9,6 +9,7 @@ skin-tone emoji or a letter with combining marks is never broken apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import regex
@@ -20,11 +21,20 @@ SENTENCE_ENDS = frozenset(".!?…。！？؟")  # a cut after these (plus a spac
 CJK_SENTENCE_ENDS = frozenset("。！？")  # no space follows in Chinese or Japanese
 INBOUND_TEXT_LIMIT = 4096  # size policy for shopper text (Telegram's own cap), UTF-16 units
 CALL_MARK = "📞"
+# A surrogate code point in a str is always a lone one (JSON's "\ud800" escape without its
+# pair). No UTF encoder takes one, so each becomes U+FFFD before the store or a send sees it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def utf16_len(text: str) -> int:
-    """Length as the platforms count it: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
+    """Length as the platforms count it: UTF-16 code units (a lone surrogate is one)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so the rest of it still arrives."""
+    return LONE_SURROGATE.sub(REPLACEMENT, text) if LONE_SURROGATE.search(text) else text
 
 
 def graphemes(text: str) -> list[str]:
@@ -174,7 +184,9 @@ def cap_inbound(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
 
     A longer text is not an attack on its own (Messenger allows 20,000), but the engine, the
     history and the inbox need a bound; the extra `truncated_from` keeps the original length.
+    Lone surrogates become U+FFFD (the parsers already do so; this keeps the policy total).
     """
+    text = replace_lone_surrogates(text)
     if utf16_len(text) <= INBOUND_TEXT_LIMIT:
         return text, ()
     return truncate(text, INBOUND_TEXT_LIMIT), (("truncated_from", str(utf16_len(text))),)
@@ -186,6 +198,7 @@ __all__ = [
     "graphemes",
     "numbered_options",
     "option_line",
+    "replace_lone_surrogates",
     "split_text",
     "split_with_footer",
     "truncate",

@@ -14,7 +14,7 @@ from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from adapters.base import Ignored, ParseError, ParseResult, StatusUpdate
-from adapters.text import cap_inbound
+from adapters.text import LONE_SURROGATE, cap_inbound, replace_lone_surrogates
 from adapters.twilio_send import failure_for_code
 from flows.messages import Attachment, Inbound, Location, Shopper
 
@@ -36,14 +36,21 @@ def strip_prefix(address: str) -> str:
 
 
 def form_items(body: bytes) -> list[tuple[str, str]]:
-    """Decode a Twilio form exactly: blank values kept, '%2B' is '+', '+' is a space."""
-    text = body.decode("utf-8")
+    """Decode a Twilio form exactly: blank values kept, '%2B' is '+', '+' is a space.
+
+    Bytes that are not UTF-8, raw or percent-encoded, become U+FFFD (`verify` signs what this
+    returns, so both read the same text); a body that is not a form raises ValueError.
+    """
+    text = body.decode("utf-8", "replace")
     return parse_qsl(text, keep_blank_values=True, strict_parsing=True) if text else []
 
 
 def parse_params(params: Mapping[str, str], received_at: float) -> ParseResult | ParseError:
     if not params:
         return ParseError("body", "empty body")
+    if any(LONE_SURROGATE.search(k) or LONE_SURROGATE.search(v) for k, v in params.items()):
+        # only a JSON webhook's "\ud800" escapes can carry one: U+FFFD, as for the others
+        params = {replace_lone_surrogates(k): replace_lone_surrogates(v) for k, v in params.items()}
     sid = params.get("MessageSid") or params.get("SmsSid")
     if not sid:
         return ParseError("MessageSid", "missing")
@@ -65,8 +72,7 @@ def parse_params(params: Mapping[str, str], received_at: float) -> ParseResult |
 
 def _status(sid: str, params: Mapping[str, str], now: float) -> StatusUpdate:
     code = params.get("ErrorCode") or None
-    # isascii too: str.isdigit() is true for "¹", which int() refuses
-    number = int(code) if code and code.isascii() and code.isdigit() else None
+    number = _small_int(code) if code else None
     return StatusUpdate(
         channel=CHANNEL,
         message_id=sid,
@@ -93,6 +99,13 @@ def _base(sid: str, sender: str, params: Mapping[str, str], now: float) -> Inbou
     )
 
 
+def _small_int(text: str) -> int | None:
+    """A count or an error code (Twilio's have 5 digits); None for anything else, including a
+    run of digits too long for `int()` (4,300) or for any real code."""
+    # isascii too: str.isdigit() is true for "¹", which int() refuses
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def _media_key(name: str) -> bool:
     return name.startswith(("MediaUrl", "MediaContentType"))
 
@@ -114,11 +127,11 @@ def _text(params: Mapping[str, str], base: Inbound) -> Inbound:
 
 
 def _media(params: Mapping[str, str], base: Inbound) -> Inbound:
-    count = params.get("NumMedia") or "0"
-    if not (count.isascii() and count.isdigit()):
+    count = _small_int(params.get("NumMedia") or "0")
+    if count is None:
         raise ValueError("NumMedia")
     attachments = []
-    for i in range(min(int(count), 10)):  # Twilio sends at most 10 media per message
+    for i in range(min(count, 10)):  # Twilio sends at most 10 media per message
         url = params.get(f"MediaUrl{i}")
         if url:
             mime = params.get(f"MediaContentType{i}") or None

@@ -2,10 +2,14 @@
 
 Bad signature 403, malformed body 400, too large 413 (Flask's MAX_CONTENT_LENGTH), wrong
 method 405; a store that cannot take the message answers 503 so the platform retries.
+A signed body is checked against `gateway.payload_limits` (JSON depth, number length) before
+any parser reads it: a poison body gets a 400 naming what was wrong, never a 5xx that the
+platform would redeliver forever.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -19,6 +23,7 @@ from werkzeug.wsgi import get_input_stream
 
 from adapters.base import Adapter, HttpReply, ParseError, WebhookRequest
 from gateway.context import Gateway
+from gateway.payload_limits import check_body
 from gateway.store.base import HistoryEntry
 
 if TYPE_CHECKING:
@@ -43,6 +48,12 @@ def _reply(reply: HttpReply) -> Response:
 
 def _error(status: int, message: str) -> HttpReply:
     return HttpReply(status, f'{{"error": "{message}"}}', "application/json")
+
+
+def _malformed(error: ParseError) -> HttpReply:
+    """400 with a short JSON error naming the field and the problem; never echoes the body."""
+    message = f"malformed webhook body: {error.message}"[:200]
+    return HttpReply(400, json.dumps({"error": message}), "application/json")
 
 
 def public_url(gw: Gateway, request: WerkzeugRequest) -> str:
@@ -95,11 +106,13 @@ def handle(gw: Gateway, adapter: Adapter, channel: str, req: WebhookRequest, now
         gw.metrics.rejected.labels(channel, "403").inc()
         logger.warning("webhook_bad_signature", extra={"channel": channel})
         return _error(403, "invalid signature")
-    result = adapter.parse(req)
+    problem = check_body(req.body, req.header("Content-Type") or "")
+    result = ParseError("body", problem) if problem else adapter.parse(req)
     if isinstance(result, ParseError):
         gw.metrics.rejected.labels(channel, "400").inc()
-        logger.warning("webhook_malformed", extra={"channel": channel, "path": result.path})
-        return adapter.webhook_reply(result)
+        logger.warning("webhook_malformed", extra={"channel": channel, "path": result.path,
+                                                   "problem": result.problem})  # fmt: skip
+        return _malformed(result)
     try:
         _accept(gw, channel, result.inbound, now)
         for status in result.statuses:
