@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.redaction import DEFAULT_HISTORY, history_kinds
+
 DEFAULT_STORE = "sqlite:///var/gateway.db"
 SECRET_NAMES = frozenset(
     {
@@ -44,12 +46,21 @@ VARIABLES: dict[str, str] = {
     "SECRET_KEY": "signs inbox sessions (secret)",
     "IDLE_EXPIRY_S": "idle conversations start fresh after this many seconds (default 86400)",
     "REDACT_PATTERNS": "extra regexes whose matches are redacted in history, separated by ;;",
+    "REDACT_HISTORY": "what history redacts: cards,iban,national_id (default), also email,phone",
     "GATEWAY_INLINE_WORKERS": "1: gunicorn web processes also run worker threads (image default)",
     "SHOP_API_URL": "the shop's own API, if flows.yaml names it under env:",
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
+    "SEND_RETRY_BUDGET_S": "seconds a reply is retried through a platform outage before it is "
+    "dead-lettered (default 3600)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING (client libraries: INFO at least, never text)",
     "INBOX_AUTO_ASSIGN": "1: new threads go to the least busy agent on duty (default: claimed)",
     "INBOX_REOPEN_S": "seconds after a resolve in which a shopper's message reopens it (0: off)",
+    "INBOX_SESSION_IDLE_S": "inbox sessions end after this many seconds idle (default 43200)",
+    "INBOX_SESSION_MAX_S": "inbox sessions end this many seconds after login (default 604800)",
+    "INBOX_LOGIN_FAILURES": "failed inbox logins per account in the window before 429 (5; 0: off)",
+    "INBOX_LOGIN_ADDRESS_FAILURES": "failed inbox logins per client address (20; 0: off)",
+    "INBOX_LOGIN_WINDOW_S": "seconds failed inbox logins count for (default 900)",
+    "INBOX_SHARED_READ": "1: every agent may read threads others claimed (default: holder only)",
     "ANALYTICS_URL": "sqlite:///path.db for the report's tables (default: beside the store)",
 }
 
@@ -65,13 +76,21 @@ class Config:
     idle_expiry_s: float = 86_400.0
     dedupe_ttl_s: float = 7 * 86_400.0
     lease_s: float = 30.0
+    send_retry_budget_s: float = 3600.0
     max_body_bytes: int = 1024 * 1024
     max_turn_attempts: int = 5
     redact_patterns: tuple[str, ...] = ()
+    redact_history: tuple[str, ...] = DEFAULT_HISTORY  # cards are redacted whatever it says
     log_level: str = "INFO"
     auto_assign: bool = False  # give new threads to the least busy agent on duty
     reopen_s: float = 0.0  # a shopper writing this soon after a resolve goes back to a person
     analytics_url: str | None = None  # None: a file beside the SQLite store (see analytics)
+    session_idle_s: float = 12 * 3600.0  # inbox: no activity this long ends a session
+    session_max_s: float = 7 * 86_400.0  # inbox: no session lives longer, active or not
+    login_failures: int = 5  # inbox: failed logins per account within the window, then 429
+    login_address_failures: int = 20  # inbox: the same per client address
+    login_window_s: float = 900.0
+    shared_read: bool = False  # inbox: every agent may read threads others claimed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
 
     @classmethod
@@ -87,11 +106,19 @@ class Config:
             workers=max(1, _int(env, "WORKERS", 4)),
             idle_expiry_s=float(_int(env, "IDLE_EXPIRY_S", 86_400)),
             lease_s=float(max(1, _int(env, "LEASE_S", 30))),
+            send_retry_budget_s=float(max(1, _int(env, "SEND_RETRY_BUDGET_S", 3600))),
             redact_patterns=patterns,
+            redact_history=history_kinds(env.get("REDACT_HISTORY")),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             auto_assign=env.get("INBOX_AUTO_ASSIGN", "") in ("1", "true", "yes"),
             reopen_s=float(max(0, _int(env, "INBOX_REOPEN_S", 0))),
             analytics_url=env.get("ANALYTICS_URL") or None,
+            session_idle_s=float(max(1, _int(env, "INBOX_SESSION_IDLE_S", 12 * 3600))),
+            session_max_s=float(max(1, _int(env, "INBOX_SESSION_MAX_S", 7 * 86_400))),
+            login_failures=max(0, _int(env, "INBOX_LOGIN_FAILURES", 5)),
+            login_address_failures=max(0, _int(env, "INBOX_LOGIN_ADDRESS_FAILURES", 20)),
+            login_window_s=float(max(1, _int(env, "INBOX_LOGIN_WINDOW_S", 900))),
+            shared_read=env.get("INBOX_SHARED_READ", "") in ("1", "true", "yes"),
             env=env,
         )
 

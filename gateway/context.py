@@ -15,6 +15,7 @@ from adapters.redact import protect
 from adapters.registry import BuiltAdapters, build_adapters, delivery_reporting
 from gateway.analytics.recorder import Analytics, analytics_path
 from gateway.analytics.turn_log import RedisTurnLog, is_redis
+from gateway.circuit import Circuits
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
@@ -38,6 +39,7 @@ class Gateway:
     analytics: Analytics | None = None  # what each turn did, for reports
     metrics: Metrics = field(default_factory=Metrics)
     pacer: Pacer = field(default_factory=Pacer)  # per-chat send pace (Telegram)
+    circuits: Circuits = field(default_factory=Circuits)  # platforms that are down right now
     redact: Redactor = field(default_factory=Redactor)
     turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
     outbox_ready: threading.Event = field(default_factory=threading.Event)  # wakes the sender
@@ -73,7 +75,7 @@ def build_gateway(config: Config) -> Gateway:
             analytics_path(config.store_url, config.analytics_url),
             sink=RedisTurnLog(config.store_url) if is_redis(config.store_url) else None,
         ),
-        redact=Redactor(config.redact_patterns),
+        redact=Redactor(config.redact_patterns, config.redact_history),
     )
     from gateway.inbox.service import InboxService  # the service needs a built Gateway
 

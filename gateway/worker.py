@@ -24,6 +24,7 @@ from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
+from gateway.redaction import redact_payment
 from gateway.sender import InFlight, OutboxSender, SentMark
 from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 
@@ -218,6 +219,15 @@ class TurnWorker:
         if shopper is None:
             self.finish_sends()  # an HTTP call to the platform: settle what is held first
             shopper = lookup(inbound.shopper.id) or inbound.shopper
+            # The platform's profile name is shopper text too: a card in it never reaches the
+            # flow (a greeting would echo it into the outbox).
+            shopper = replace(
+                shopper,
+                name=redact_payment(shopper.name) if shopper.name else shopper.name,
+                first_name=redact_payment(shopper.first_name)
+                if shopper.first_name
+                else shopper.first_name,
+            )
             if len(self.profiles) >= PROFILE_CACHE:
                 self.profiles.pop(next(iter(self.profiles)))
             self.profiles[key] = shopper

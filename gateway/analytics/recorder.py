@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 from gateway.analytics.schema import SCHEMA
 from gateway.inbox.model import Thread
+from gateway.redaction import redact_contacts
+from gateway.store.sqlite_file import create_private
 
 logger = logging.getLogger(__name__)
 FLUSH_S = 0.2
@@ -75,6 +77,8 @@ def connect(path: str) -> sqlite3.Connection:
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
+    if path != ":memory:" and not path.startswith("file:"):
+        create_private(path)  # 0600: what shoppers did, phrases they wrote
     db = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -251,6 +255,12 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _phrase(text: str) -> str:
+    """A not-understood phrase as stored: without emails and phone numbers (the event's text
+    is redacted already as history is; these two stay there for agents, never here)."""
+    return _normal(redact_contacts(text))
+
+
 def recorded(record: TurnRecord) -> TurnRecord:
     """`record` cut to what `_apply` reads: writing either records the same rows.
 
@@ -266,7 +276,7 @@ def recorded(record: TurnRecord) -> TurnRecord:
             continue
         kept = {"type": event["type"]} | {n: event[n] for n in names if n in event}
         if "text" in kept:
-            kept["text"] = _normal(str(kept["text"]))[: PHRASE_MAX + 1]
+            kept["text"] = _phrase(str(kept["text"]))[: PHRASE_MAX + 1]
         events.append(kept)
     entered = {str(e.get("node")) for e in events if e["type"] == "NodeEntered"}
     thread = record.thread
@@ -302,7 +312,7 @@ def _apply(db: sqlite3.Connection, record: TurnRecord) -> None:
         elif kind in ("ConversationEnded", "ConversationStopped"):
             ended = 1
         elif kind == "Fallback":
-            phrase = _normal(str(event.get("text", "")))[:PHRASE_MAX]
+            phrase = _phrase(str(event.get("text", "")))[:PHRASE_MAX]
             if phrase:
                 language = str(event.get("language") or "")[:LANGUAGE_MAX]
                 db.execute(

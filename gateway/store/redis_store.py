@@ -82,6 +82,7 @@ from redis.exceptions import NoScriptError
 
 from flows.messages import Inbound, from_dict, to_dict
 from flows.state import ConversationState
+from gateway.redaction import redact_inbound
 from gateway.store.base import (
     Claim,
     Conversation,
@@ -366,7 +367,8 @@ class RedisStore:
         reply): the index update rides along with a version proposed here, which the script
         takes (see ENQUEUE); otherwise a second trip sets the index from the script's answer."""
         key = inbound.key
-        entry = compact_json([now, uuid.uuid4().hex, to_dict(inbound)])
+        # Cards and CVVs go before the first write: neither Redis nor its AOF holds them.
+        entry = compact_json([now, uuid.uuid4().hex, to_dict(redact_inbound(inbound))])
         proposed = time.time_ns() // 1000  # newer than any version a script has handed out
         batch = _Batch(self)
         batch.command("ZADD", self._ready_keys[0], "NX", now, key)  # so a crash strands nothing

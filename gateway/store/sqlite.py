@@ -32,6 +32,7 @@ from typing import Any
 
 from flows.messages import Inbound, from_dict, to_dict
 from flows.state import ConversationState
+from gateway.redaction import redact_inbound
 from gateway.store.base import (
     Claim,
     Conversation,
@@ -151,7 +152,8 @@ class SQLiteStore:
     # ---- inbound queue ----
 
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
-        message = compact_json(to_dict(inbound))
+        # Cards and CVVs go before the first write: the ingress file never holds them.
+        message = compact_json(to_dict(redact_inbound(inbound)))
         purge = next(self._enqueues) % PURGE_EVERY == 0
         moved = self._pumped_upto() if purge else 0  # read before the lock: only grows
         with self._in.write() as c:

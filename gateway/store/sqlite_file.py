@@ -35,6 +35,7 @@ CHECKPOINT_EVERY_S = 0.25  # how often a file this process wrote to is checkpoin
 # the WAL start over (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES.
 WAL_RESTART_FRAMES = 1000
 WAL_KEEP_BYTES = 16 * 1024 * 1024
+FILE_MODE = 0o600  # a new database file (and so its -wal, -shm and -lock): the owner only
 
 
 class SQLiteFile:
@@ -50,6 +51,7 @@ class SQLiteFile:
         self._lock_fd: int | None = None  # flock: writers of other processes
         self.writes = 0  # write transactions so far; the checkpointer compares
         self._stop = threading.Event()
+        create_private(path)
         with self.conn() as conn:
             # WAL is a property of the file: set once, every later connection finds it.
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -221,6 +223,16 @@ class SQLiteFile:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def create_private(path: str) -> None:
+    """Create the file readable by its owner only (0600) if it is not there yet: it holds
+    shoppers' messages. SQLite gives its -wal and -shm the database file's mode, and so does
+    `_open_lock_file` the -lock file. A file that exists keeps the mode it has."""
+    if os.path.exists(path):
+        return
+    with contextlib.suppress(FileExistsError):  # another process was first
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
 
 
 def _checkpoints(ref: weakref.ref[SQLiteFile], stop: threading.Event) -> None:
