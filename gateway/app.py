@@ -6,6 +6,7 @@ each get their own.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Blueprint, Flask, Response, current_app
@@ -13,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.context import Gateway
+from gateway.security_headers import SecurityHeaders
 from gateway.webhooks import FastWebhooks
 from gateway.webhooks import bp as webhooks_bp
 
@@ -28,18 +30,25 @@ def healthz() -> Response:
 
 @health.get("/readyz")
 def readyz() -> Response:
-    """The store answers and a flow is loaded (readiness)."""
+    """The store answers and a flow is loaded (readiness: 503 otherwise). A platform that is
+    down makes it "degraded", still 200: webhooks are taken and replies wait in the outbox."""
     gw: Gateway = current_app.extensions["gateway"]
     try:
         store_ok = gw.store.ping()
     except Exception:
         store_ok = False
     ok = store_ok and gw.flows.flow is not None
-    body = (
-        f'{{"status": "{"ok" if ok else "unavailable"}", "store": {str(store_ok).lower()}, '
-        f'"flows_version": "{gw.flows.flow.version}"}}'
-    )
-    return Response(body, status=200 if ok else 503, content_type="application/json")
+    outages = gw.circuits.outages()
+    status = "unavailable" if not ok else "degraded" if outages else "ok"
+    body = {
+        "status": status,
+        "store": store_ok,
+        "flows_version": gw.flows.flow.version,
+        "platforms_down": [
+            {"channel": o.channel, "since": round(o.since), "reason": o.reason} for o in outages
+        ],
+    }
+    return Response(json.dumps(body), status=200 if ok else 503, content_type="application/json")
 
 
 @health.get("/metrics")
@@ -49,6 +58,9 @@ def metrics() -> Response:
         gw.metrics.queue_depth.set(gw.store.queue_depth())
     except Exception:
         logger.warning("metrics_queue_depth_failed")
+    down = {o.channel for o in gw.circuits.outages()}
+    for channel in gw.adapters.adapters:
+        gw.metrics.platform_down.labels(channel).set(1 if channel in down else 0)
     return Response(gw.metrics.render(), content_type="text/plain; version=0.0.4")
 
 
@@ -60,6 +72,7 @@ def create_app(gateway: Gateway) -> Flask:
     app.config["SECRET_KEY"] = gateway.config.env.get("SECRET_KEY") or None
     app.extensions["gateway"] = gateway
     app.wsgi_app = FastWebhooks(app.wsgi_app, gateway)  # type: ignore[method-assign]
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     if gateway.config.trust_proxy:  # outermost: the fast path sees the forwarded scheme/host
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     app.register_blueprint(webhooks_bp)

@@ -1,4 +1,5 @@
-"""`gateway agent add|remove|list`: inbox accounts, kept in the same store as the gateway's."""
+"""`gateway agent add|remove|list|unlock`: inbox accounts, kept in the same store as the
+gateway's."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def agent() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 def add(login: str, display_name: str, role: str, capacity: int, queues: str,
         photo_url: str | None, password_stdin: bool) -> None:  # fmt: skip
-    """Add an agent, or replace the one with the same login (asks for a password)."""
+    """Add an agent, or replace the one with the same login (asks for a password; replacing
+    ends the agent's sessions)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -51,6 +53,7 @@ def add(login: str, display_name: str, role: str, capacity: int, queues: str,
         raise click.ClickException(str(exc)) from exc
     inbox = _inbox()
     try:
+        old = inbox.agent(login)
         inbox.put_agent(
             Agent(
                 login,
@@ -60,6 +63,8 @@ def add(login: str, display_name: str, role: str, capacity: int, queues: str,
                 capacity=capacity,  # type: ignore[arg-type]
                 queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
                 photo_url=photo_url,
+                # A new password: every session begun with the old one ends at its next request.
+                session_version=old.session_version + 1 if old else 0,
             )
         )
     finally:
@@ -102,6 +107,22 @@ def remove(login: str) -> None:
     finally:
         inbox.close()
     click.echo(f"agent {login} removed")
+
+
+@agent.command("unlock")
+@click.argument("login")
+def unlock_agent(login: str) -> None:
+    """Lift a lockout after failed logins (logged)."""
+    from gateway.inbox.auth import unlock  # Flask only where the command needs it
+
+    inbox = _inbox()
+    try:
+        if inbox.agent(login) is None:
+            raise click.ClickException(f"there is no agent {login!r}")
+        forgotten = unlock(inbox, login, by="the command line")
+    finally:
+        inbox.close()
+    click.echo(f"agent {login} unlocked ({forgotten} failed logins forgotten)")
 
 
 @agent.command("list")

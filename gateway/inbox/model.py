@@ -20,6 +20,8 @@ class Agent:
     queues: tuple[str, ...] = ()  # the queues this agent serves; () means every queue
     photo_url: str | None = None
     on_duty: bool = False  # accepting threads (set at login, cleared at logout)
+    # Sessions remember the version they began with; a new password bumps it, ending them all.
+    session_version: int = 0
 
     def serves(self, queue: str) -> bool:
         return not self.queues or queue in self.queues

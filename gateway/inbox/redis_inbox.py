@@ -15,7 +15,9 @@ inbox is fine: inbox traffic is human-scale, clicks rather than webhooks. With B
     B conv:<conv>       zset of the conversation's thread ids by created_at
     B session:<token>   "<expires_at>\\n<login>", with a PX expiry
     B sessions:<login>  set of the agent's tokens, so removing the agent ends them all
-    B version           INCR'd by every write
+    B version           INCR'd by every write (login attempts aside: they change no thread)
+    B login:<key>       zset of failed-login attempt ids by time, per account or address, with
+                        a PX expiry (the window and an hour)
 
 Each check-and-write (open_thread's one-open-thread rule, claim, transfer, resolve, ...) is one
 Lua script: no WATCH, no retries. Scripts reach per-queue, per-agent and per-conversation keys
@@ -236,6 +238,24 @@ return 1
 """,
 }
 
+# KEYS: one login key; ARGV: cutoff (attempts at or before it no longer count), attempt id,
+# now, limit, ttl in ms. The oldest counted attempt's time when refused, else nil (recorded).
+_LOGIN_ATTEMPT = """
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])
+if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[4]) then
+  return redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")[2]
+end
+redis.call("ZADD", KEYS[1], ARGV[3], ARGV[2])
+redis.call("PEXPIRE", KEYS[1], ARGV[5])
+return false
+"""
+# KEYS: one login key; how many attempts it held, then gone.
+_CLEAR_LOGIN = """
+local n = redis.call("ZCARD", KEYS[1])
+redis.call("DEL", KEYS[1])
+return n
+"""
+
 # Reads, one consistent snapshot each. KEYS: threads, a zset; ARGV: start, stop, reversed.
 _RANGE = """
 local ids
@@ -295,6 +315,8 @@ class RedisInbox:
         }
         self._range_script = self._r.register_script(_RANGE)
         self._open_of_script = self._r.register_script(_OPEN_OF)
+        self._login_attempt_script = self._r.register_script(_LOGIN_ATTEMPT)
+        self._clear_login_script = self._r.register_script(_CLEAR_LOGIN)
 
     def _write(self, name: str, *args: Any) -> Any:
         return self._scripts[name](keys=self._keys, args=[self._b, *args])
@@ -345,6 +367,25 @@ class RedisInbox:
 
     def end_session(self, token: str) -> None:
         self._write("end_session", token)
+
+    # ---- login throttling ----
+    def login_attempt(self, key: str, attempt: str, now: float, window_s: float, limit: int
+                      ) -> float:  # fmt: skip
+        """Times are the caller's, as for sessions; the key's own expiry only collects it."""
+        ttl_ms = int((window_s + SESSION_GRACE_S) * 1000)
+        oldest = self._login_attempt_script(
+            keys=[f"{self._b}login:{key}"],
+            args=[repr(now - window_s), attempt, repr(now), limit, ttl_ms],
+        )
+        return 0.0 if oldest is None else max(float(oldest) + window_s - now, 0.001)
+
+    def login_failures(self, key: str, now: float, window_s: float) -> int:
+        return int(self._r.zcount(f"{self._b}login:{key}", f"({now - window_s!r}", "+inf"))
+
+    def clear_login_failures(self, key: str, attempt: str | None = None) -> int:
+        if attempt is not None:
+            return int(self._r.zrem(f"{self._b}login:{key}", attempt))
+        return int(self._clear_login_script(keys=[f"{self._b}login:{key}"]))
 
     # ---- threads ----
     def open_thread(self, thread: Thread) -> Thread:

@@ -21,6 +21,7 @@ from gateway.inbox.model import (
     Thread,
     UnknownAgent,
 )
+from gateway.store.sqlite_file import create_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox_agents (
@@ -45,12 +46,19 @@ CREATE INDEX IF NOT EXISTS inbox_by_agent ON inbox_threads(agent, status);
 CREATE INDEX IF NOT EXISTS inbox_by_conversation ON inbox_threads(conversation, created_at);
 CREATE INDEX IF NOT EXISTS inbox_claims ON inbox_threads(queue, claimed_at);
 CREATE TABLE IF NOT EXISTS inbox_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS inbox_login_attempts (
+    key TEXT NOT NULL, attempt TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (key, attempt)
+);
+CREATE INDEX IF NOT EXISTS inbox_login_attempts_at ON inbox_login_attempts(at);
 """
+LOGIN_ATTEMPTS_KEPT_S = 86_400.0  # older attempts of any key are pruned whatever the window
 OPEN = ("waiting", "assigned")
 
 
 class SQLiteInbox:
     def __init__(self, path: str) -> None:
+        if path != ":memory:" and not path.startswith("file:"):
+            create_private(path)  # 0600: agents' password hashes and shoppers' threads
         self._db = sqlite3.connect(
             path, timeout=10.0, check_same_thread=False, isolation_level=None
         )
@@ -122,6 +130,53 @@ class SQLiteInbox:
     def end_session(self, token: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM inbox_sessions WHERE token = ?", (token,))
+
+    # ---- login throttling (no version bump: no thread changes) ----
+    @contextmanager
+    def _quiet_write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def login_attempt(self, key: str, attempt: str, now: float, window_s: float, limit: int
+                      ) -> float:  # fmt: skip
+        with self._quiet_write() as db:
+            db.execute("DELETE FROM inbox_login_attempts WHERE at <= ?",
+                       (now - max(window_s, LOGIN_ATTEMPTS_KEPT_S),))  # fmt: skip
+            count, oldest = db.execute(
+                "SELECT count(*), min(at) FROM inbox_login_attempts WHERE key = ? AND at > ?",
+                (key, now - window_s),
+            ).fetchone()
+            if count >= limit:
+                return max(float(oldest) + window_s - now, 0.001)
+            db.execute(
+                "INSERT OR REPLACE INTO inbox_login_attempts(key, attempt, at) VALUES (?, ?, ?)",
+                (key, attempt, now),
+            )
+            return 0.0
+
+    def login_failures(self, key: str, now: float, window_s: float) -> int:
+        rows = self._read(
+            "SELECT count(*) FROM inbox_login_attempts WHERE key = ? AND at > ?",
+            (key, now - window_s),
+        )
+        return int(rows[0][0])
+
+    def clear_login_failures(self, key: str, attempt: str | None = None) -> int:
+        with self._quiet_write() as db:
+            if attempt is None:
+                cursor = db.execute("DELETE FROM inbox_login_attempts WHERE key = ?", (key,))
+            else:
+                cursor = db.execute(
+                    "DELETE FROM inbox_login_attempts WHERE key = ? AND attempt = ?",
+                    (key, attempt),
+                )
+            return cursor.rowcount
 
     # ---- threads ----
     def _save(self, db: sqlite3.Connection, thread: Thread) -> None:

@@ -35,6 +35,21 @@ class InboxStore(Protocol):
 
     def end_session(self, token: str) -> None: ...
 
+    # ---- login throttling: failed logins per account and per client address, shared by every
+    # gateway process; never part of `version` (they change no thread) ----
+    def login_attempt(self, key: str, attempt: str, now: float, window_s: float, limit: int
+                      ) -> float:  # fmt: skip
+        """Atomically: record `attempt` under `key` unless `limit` of the key's attempts fall
+        within the last `window_s` seconds. 0.0 when recorded; else the seconds until the
+        oldest of them leaves the window (nothing is recorded then)."""
+
+    def login_failures(self, key: str, now: float, window_s: float) -> int:
+        """How many of the key's attempts fall within the last `window_s` seconds."""
+
+    def clear_login_failures(self, key: str, attempt: str | None = None) -> int:
+        """Forget one attempt of `key` (a login that succeeded), or all of them (None: a
+        successful login resets the account, an admin unlocks it); how many were forgotten."""
+
     # ---- threads ----
     def open_thread(self, thread: Thread) -> Thread:
         """Open `thread` unless its conversation already has an open one (waiting or

@@ -59,6 +59,20 @@ def queue_view(gw: Gateway, agent: Agent, page: int = 0) -> dict[str, Any]:
     }
 
 
+def read_refusal(agent: Agent, thread: Thread, shared_read: bool = False) -> str | None:
+    """Why `agent` may not read `thread`, or None when they may. A waiting thread is open to
+    every agent (any of them may claim it); once claimed, only the agent who holds it (or held
+    it, once resolved), supervisors and admins read it, unless INBOX_SHARED_READ=1."""
+    if shared_read or agent.role != "agent" or thread.status == "waiting":
+        return None
+    if thread.agent == agent.login:
+        return None
+    if thread.status == "assigned":
+        return ("this thread is claimed by another agent: only they, supervisors and admins "
+                "can read it")  # fmt: skip
+    return "this thread was handled by another agent: only they, supervisors and admins can read it"
+
+
 def message(entry: HistoryEntry, photos: Photos | None = None) -> dict[str, Any]:
     return {
         "seq": entry.seq,

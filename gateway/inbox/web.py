@@ -27,12 +27,25 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from gateway.context import Gateway
-from gateway.inbox.auth import end_session, login_required, start_session
-from gateway.inbox.model import InboxError
-from gateway.inbox.passwords import verify_password
+from gateway.inbox.auth import (
+    LoginResult,
+    check_login,
+    end_session,
+    locked,
+    login_required,
+    start_session,
+    unlock,
+)
+from gateway.inbox.model import InboxError, Thread
 from gateway.inbox.service import InboxService
 from gateway.inbox.store import InboxStore
-from gateway.inbox.views import messages_view, queue_view, shown_photo, thread_view
+from gateway.inbox.views import (
+    messages_view,
+    queue_view,
+    read_refusal,
+    shown_photo,
+    thread_view,
+)
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates",
                static_folder="static")  # fmt: skip
@@ -66,6 +79,8 @@ def init_app(app: Flask, gw: Gateway) -> None:
         return
     secure = (gw.config.public_base_url or "").startswith("https://")
     app.config.update(
+        # The cookie's own lifetime; the store and the idle time end a session first.
+        PERMANENT_SESSION_LIFETIME=int(min(gw.config.session_idle_s, gw.config.session_max_s)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
@@ -108,19 +123,27 @@ def _refused(exc: InboxError) -> Any:
 # ---- login ----
 
 
+def _check_login(login: str, password: str) -> LoginResult:
+    return check_login(_inbox(), _gw().config, login, password, request.remote_addr)
+
+
+def _throttled(response: Response, result: LoginResult) -> tuple[Response, int]:
+    response.headers["Retry-After"] = str(result.retry_after)
+    return response, 429
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
-    if request.method == "POST":
-        name, password = request.form.get("login", ""), request.form.get("password", "")
-        agent = _inbox().agent(name.strip())
-        if verify_password(agent.password_hash if agent else None, password) and agent:
-            start_session(_inbox(), agent)
-            _inbox().set_on_duty(agent.login, True)
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/inbox/") else url_for("inbox.queue"))
-        error = "Wrong login or password."
-    return render_template("inbox/login.html", error=error), 401 if error else 200
+    if request.method == "GET":
+        return render_template("inbox/login.html", error=None)
+    result = _check_login(request.form.get("login", ""), request.form.get("password", ""))
+    if result.agent is not None:
+        start_session(_inbox(), result.agent, _gw().config)
+        _inbox().set_on_duty(result.agent.login, True)
+        target = request.args.get("next", "")
+        return redirect(target if target.startswith("/inbox/") else url_for("inbox.queue"))
+    answer = current_app.make_response(render_template("inbox/login.html", error=result.message))
+    return _throttled(answer, result) if result.retry_after else (answer, 401)
 
 
 @bp.post("/logout")
@@ -137,11 +160,13 @@ def api_login() -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error='send JSON: {"login": ..., "password": ...}'), 400
-    agent = _inbox().agent(str(body.get("login", "")))
-    if not (verify_password(agent.password_hash if agent else None, str(body.get("password", "")))
-            and agent):  # fmt: skip
+    result = _check_login(str(body.get("login", "")), str(body.get("password", "")))
+    agent = result.agent
+    if result.retry_after:
+        return _throttled(jsonify(error=result.message), result)
+    if agent is None:
         return jsonify(error="wrong login or password"), 401
-    start_session(_inbox(), agent)
+    start_session(_inbox(), agent, _gw().config)
     return jsonify(agent=agent.login, name=agent.display_name, csrf_token=generate_csrf())
 
 
@@ -155,12 +180,20 @@ def queue() -> Any:
     return render_template("inbox/queue.html", agent=g.agent, view=view)
 
 
+def _refusal(thread: Thread) -> str | None:
+    """Why the agent may not read this thread (see `read_refusal`), or None."""
+    return read_refusal(g.agent, thread, _gw().config.shared_read)
+
+
 @bp.get("/threads/<thread_id>")
 @page
 def thread(thread_id: str) -> Any:
     found = _inbox().thread(thread_id)
     if found is None:
         abort(404)
+    refusal = _refusal(found)
+    if refusal is not None:
+        return render_template("inbox/forbidden.html", agent=g.agent, reason=refusal), 403
     view = thread_view(_gw(), g.agent, found, request.args.get("before", type=int))
     return render_template("inbox/thread.html", agent=g.agent, view=view)
 
@@ -168,9 +201,22 @@ def thread(thread_id: str) -> Any:
 @bp.get("/admin")
 @login_required(_inbox, roles=("admin", "supervisor"))
 def admin() -> Any:
-    inbox = _inbox()
-    rows = [(a, len(inbox.assigned_to(a.login))) for a in inbox.agents()]
-    return render_template("inbox/admin.html", agent=g.agent, rows=rows)
+    inbox, config = _inbox(), _gw().config
+    rows = [(a, len(inbox.assigned_to(a.login)), locked(inbox, config, a.login))
+            for a in inbox.agents()]  # fmt: skip
+    outages = _gw().circuits.outages()
+    return render_template("inbox/admin.html", agent=g.agent, rows=rows, outages=outages)
+
+
+@bp.post("/admin/agents/<login>/unlock")
+@login_required(_inbox, roles=("admin",))
+def unlock_agent(login: str) -> Any:
+    """Lift a lockout after failed logins (admins only; logged with who did it)."""
+    if _inbox().agent(login) is None:
+        abort(404)
+    forgotten = unlock(_inbox(), login, by=f"admin {g.agent.login!r} in the inbox")
+    flash(f"{login} unlocked ({forgotten} failed logins forgotten).")
+    return redirect(url_for("inbox.admin"))
 
 
 def _act(action: str, thread_id: str, form: Callable[[str], str]) -> Any:
@@ -244,6 +290,8 @@ def api_thread(thread_id: str) -> Any:
     found = _inbox().thread(thread_id)
     if found is None:
         return jsonify(error="no such thread"), 404
+    if (refusal := _refusal(found)) is not None:
+        return jsonify(error=refusal), 403
     return jsonify(thread_view(_gw(), g.agent, found, request.args.get("before", type=int)))
 
 
@@ -253,6 +301,8 @@ def api_messages(thread_id: str) -> Any:
     found = _inbox().thread(thread_id)
     if found is None:
         return jsonify(error="no such thread"), 404
+    if (refusal := _refusal(found)) is not None:
+        return jsonify(error=refusal), 403
     return jsonify(messages_view(_gw(), found.conversation, request.args.get("before", type=int)))
 
 

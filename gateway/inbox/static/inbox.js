@@ -8,6 +8,8 @@ const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
 async function getJSON(url) {
   const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (r.status === 401) { window.location = "/inbox/login?next=" + encodeURIComponent(location.pathname); }
+  // Another agent claimed the thread: the page says so (and why) instead of failing each poll.
+  if (r.status === 403) { window.location.reload(); }
   return r.json();
 }
 
