@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check chat sandbox lock debian venv clean screenshots
+.PHONY: run test lint bench faults check chat sandbox lock debian venv clean screenshots
 
 $(STAMP): requirements.txt pyproject.toml | debian
 	test -x $(BIN)/pip || { rm -rf $(VENV); $(PY) -m venv $(VENV); }
@@ -55,6 +55,10 @@ chat: venv
 
 bench: venv debian
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Fault runs against the real gateway and sandbox (a platform outage...): minutes each.
+faults: venv debian
+	@for f in bench/fault_*.py; do $(BIN)/python $$f || exit 1; done
 
 lock: venv
 	$(BIN)/pip freeze --all --exclude-editable | grep -v "^pip==" | sed '1i # Exact pins for every package (make bootstraps .venv from this file). Regenerate with: make lock' > requirements.txt

@@ -162,11 +162,15 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """Not sent, safe to retry: wait at least `delay_s` (the platform's Retry-After, if any)."""
+    """Not sent, safe to retry: wait at least `delay_s` (the platform's Retry-After, if any).
+
+    `throttled`: the platform is up and asks us to slow down (429, flood control), as opposed
+    to down or unreachable; only the latter opens the sender's circuit breaker."""
 
     delay_s: float
     code: str
     reason: str = ""
+    throttled: bool = False
 
 
 FailureKind = Literal[
@@ -195,6 +199,21 @@ class Uncertain:
 
 
 SendResult = Sent | RetryLater | Failed | Uncertain
+
+
+@dataclass(frozen=True, slots=True)
+class NotSent:
+    """The platform says the message never went out: sending it again doubles nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class CannotTell:
+    """The platform has no way to say whether a message went out (Telegram, Messenger)."""
+
+
+# What a platform says of a send whose answer was lost: it went (`Sent`, with its id), it did
+# not (`NotSent`), ask again later (`RetryLater`: the platform is down), or it cannot say.
+SentCheck = Sent | NotSent | RetryLater | CannotTell
 
 
 class PendingSend:
@@ -296,6 +315,11 @@ class Adapter(Protocol):
         """Show a typing indicator; None where the platform has none."""
         ...
 
+    def find_sent(self, out: Outgoing, since: float) -> SentCheck:
+        """Did `out` go out after `since` (a send whose answer was lost)? Asked before such
+        a send is tried again, so a reply is not doubled where the platform can tell."""
+        ...
+
     def window(
         self, last_inbound_at: float | None, now: float, author: str = "bot"
     ) -> WindowDecision:
@@ -316,10 +340,12 @@ __all__ = [
     "DAY_S",
     "HOUR_S",
     "Adapter",
+    "CannotTell",
     "Failed",
     "FailureKind",
     "HttpReply",
     "Ignored",
+    "NotSent",
     "Outgoing",
     "ParseError",
     "ParseResult",
@@ -327,6 +353,7 @@ __all__ = [
     "RetryLater",
     "SendResult",
     "Sent",
+    "SentCheck",
     "StatusUpdate",
     "Uncertain",
     "Unreachable",

@@ -111,13 +111,16 @@ def classify_error(
     """Branch on error.code / error_subcode / is_transient, then on the HTTP status."""
     if error is None:
         if status == 429 or status >= 500:
-            return RetryLater(retry_after or TRANSIENT_RETRY_S, str(status), f"HTTP {status}")
+            throttled = status == 429
+            return RetryLater(
+                retry_after or TRANSIENT_RETRY_S, str(status), f"HTTP {status}", throttled
+            )
         return Failed("permanent", str(status), f"HTTP {status} without a Graph error")
     code = error.get("code")
     subcode = error.get("error_subcode")
     shown = f"{code}/{subcode}" if subcode is not None else str(code)
     if code in RATE_LIMIT_CODES:
-        return RetryLater(retry_after or RATE_LIMIT_RETRY_S, shown, "Graph rate limit")
+        return RetryLater(retry_after or RATE_LIMIT_RETRY_S, shown, "Graph rate limit", True)
     if error.get("is_transient") or code in TRANSIENT_CODES:
         return RetryLater(retry_after or TRANSIENT_RETRY_S, shown, "Graph transient error")
     kind: FailureKind = "permanent"

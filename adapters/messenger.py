@@ -20,11 +20,13 @@ import requests
 
 from adapters.base import (
     DAY_S,
+    CannotTell,
     HttpReply,
     Outgoing,
     ParseError,
     ParseResult,
     SendResult,
+    SentCheck,
     WebhookRequest,
     WindowDecision,
     parse_error_reply,
@@ -147,6 +149,10 @@ class MessengerAdapter:
     def typing(self, to: str) -> SendResult | None:
         """sender_action typing_on; Messenger shows it until the next message or 20 s."""
         return self._post({"recipient": {"id": to}, "sender_action": "typing_on"})
+
+    def find_sent(self, out: Outgoing, since: float) -> SentCheck:
+        """The Send API cannot list a conversation's messages: a lost send is sent again."""
+        return CannotTell()
 
     def _post(self, payload: dict[str, Any]) -> SendResult:
         try:

@@ -23,6 +23,7 @@ from telegram.constants import ChatAction, InlineKeyboardButtonLimit, MessageLim
 from telegram.warnings import PTBUserWarning
 
 from adapters.base import (
+    CannotTell,
     HttpReply,
     Outgoing,
     Pace,
@@ -31,6 +32,7 @@ from adapters.base import (
     PendingSend,
     SendResult,
     Sent,
+    SentCheck,
     WebhookRequest,
     WindowDecision,
     parse_error_reply,
@@ -157,6 +159,10 @@ class TelegramAdapter:
         """sendChatAction typing: shown for 5 s or until the next message."""
         _, failure = self._bot.call(lambda bot: bot.send_chat_action(int(to), ChatAction.TYPING))
         return failure or Sent("")
+
+    def find_sent(self, out: Outgoing, since: float) -> SentCheck:
+        """The Bot API cannot list a chat's messages: a lost send is sent again."""
+        return CannotTell()
 
     def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> SendResult:
         """Stop the button's spinner, when `webhook_reply` could not (e.g. a replayed update)."""

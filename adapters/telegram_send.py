@@ -414,7 +414,7 @@ def classify_response(status: int, payload: bytes) -> SendResult:
     if code == 429 or "retry_after" in params:
         delay = params.get("retry_after")
         seconds = float(delay) if isinstance(delay, (int, float)) else DEFAULT_RETRY_S
-        return RetryLater(seconds, str(code), "flood control")
+        return RetryLater(seconds, str(code), "flood control", throttled=True)
     if code == 403:
         return Failed("unreachable", "403", description or "forbidden")
     if code in (401, 404):

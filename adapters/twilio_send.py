@@ -67,7 +67,7 @@ def classify_error(status: int, code: int | None, retry_after: float | None) -> 
     """What a Twilio error response means for the outbox."""
     shown = str(code if code is not None else status)
     if status == 429 or code in RETRY_CODES:
-        return RetryLater(retry_after or DEFAULT_RETRY_S, shown, "rate limited")
+        return RetryLater(retry_after or DEFAULT_RETRY_S, shown, "rate limited", throttled=True)
     if code in FAILURE_CODES:
         kind, reason = FAILURE_CODES[code]
         return Failed(kind, shown, reason)

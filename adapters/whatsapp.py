@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from twilio.request_validator import RequestValidator
@@ -22,11 +23,14 @@ from twilio.rest import Client
 from adapters.base import (
     DAY_S,
     HttpReply,
+    NotSent,
     Outgoing,
     ParseError,
     ParseResult,
+    RetryLater,
     SendResult,
     Sent,
+    SentCheck,
     WebhookRequest,
     WindowDecision,
     parse_error_reply,
@@ -48,6 +52,8 @@ TEMPLATE_ID_MAX = 200
 TEMPLATE_VALUE_MAX = 200  # a name in a template: keep it short, WhatsApp caps the whole body
 # https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-session
 SESSION_WINDOW_S = DAY_S
+FIND_LIMIT = 20  # the latest messages to one shopper searched for a lost send
+CLOCK_SLACK_S = 5.0  # our clock and Twilio's may differ by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,24 @@ class WhatsAppAdapter:
     def typing(self, to: str) -> SendResult | None:
         return None  # Twilio's WhatsApp API has no typing indicator in messages.create
 
+    def find_sent(self, out: Outgoing, since: float) -> SentCheck:
+        """Twilio keeps every message: the latest ones to this shopper from our number are
+        listed, and one created since `since` with the same body or template is the lost
+        send (https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources)."""
+        try:
+            recent = self._client.messages.list(
+                to=PREFIX + strip_prefix(out.to), from_=self.config.from_number, limit=FIND_LIMIT
+            )
+        except Exception as exc:  # the platform is still down: ask again later, send nothing
+            result = classify_exception(exc, self._http)
+            delay = result.delay_s if isinstance(result, RetryLater) else 5.0
+            return RetryLater(delay, "find_sent", "could not list messages")
+        for message in recent:
+            created = message.date_created.timestamp() if message.date_created else 0.0
+            if created + CLOCK_SLACK_S >= since and _same_message(message, out.payload):
+                return Sent(str(message.sid))
+        return NotSent()
+
     # ---- window ----
 
     def window(
@@ -242,3 +266,17 @@ def _variables(body: str, reply: Reply) -> str:
             payload if len(payload) <= TEMPLATE_ID_MAX else short_payload(payload)
         )
     return json.dumps(values, ensure_ascii=False)
+
+
+def _same_message(message: Any, payload: Mapping[str, Any]) -> bool:
+    """Is a listed Message the one `payload` created? The same body; for a template (whose
+    body Twilio renders), a body holding its first variable (the text of a quick-reply
+    layout, the first name of a re-open template)."""
+    listed = str(message.body or "")
+    if payload.get("body") is not None:
+        return listed == str(payload["body"])
+    try:
+        first = json.loads(payload.get("content_variables") or "{}").get("1")
+    except (ValueError, AttributeError):
+        first = None
+    return first is None or str(first) in listed

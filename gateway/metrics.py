@@ -36,6 +36,14 @@ class Metrics:
         self.send_paced = Counter(
             "gw_send_paced", "Sends put off to keep a chat's pace", ["channel"], registry=r
         )
+        self.send_held = Counter(
+            "gw_send_held", "Sends held back while the platform's circuit is open", ["channel"],
+            registry=r,
+        )  # fmt: skip
+        self.platform_down = Gauge(
+            "gw_platform_down", "1 while a platform's circuit is open (an outage)", ["channel"],
+            registry=r,
+        )  # fmt: skip
         self.queue_depth = Gauge("gw_queue_depth", "Shopper messages waiting", registry=r)
         self.step_seconds = Histogram(
             "gw_step_seconds", "Time to process one turn", ["channel"],

@@ -1,10 +1,14 @@
 """The outbox sender: platform sends after the turn is stored, with retries and dead letters.
 
-A 429/5xx/connect error retries with capped, jittered exponential backoff (the platform's
-Retry-After wins when longer); a permanent error goes to the dead-letter list at once; a
-chat on a platform with a per-chat limit is paced (`gateway.pacing`); a
-"maybe sent" (read timeout, Twilio 500) is retried once, later, and counted, because losing
-the reply is worse for a shopper than a rare double.
+A platform outage never loses a reply by itself. A 429/5xx/timeout/connect error retries with
+capped, jittered exponential backoff (the platform's Retry-After wins when longer) for as long
+as the retry budget runs from the reply's creation (`SEND_RETRY_BUDGET_S`, an hour), and only
+then is dead-lettered; a permanent error goes to the dead-letter list at once. A "maybe sent"
+(read timeout, Twilio 500) is asked about before it is sent again where the platform can say
+(`Adapter.find_sent`: Twilio lists its messages), and sent again where it cannot (Telegram,
+Messenger: a rare double is better than a lost reply). A channel that keeps failing opens its
+circuit (`gateway.circuit`): replies wait untouched until a probe finds the platform back.
+A chat on a platform with a per-chat limit is paced (`gateway.pacing`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import time
 from dataclasses import dataclass
 
 from adapters.base import (
+    CannotTell,
     Failed,
+    NotSent,
     Outgoing,
     PendingSend,
     RetryLater,
@@ -47,9 +53,10 @@ class InFlight:
 class RetryPolicy:
     base_s: float = 0.5
     factor: float = 2.0
-    max_s: float = 300.0
-    max_attempts: int = 30  # with the 300 s cap: about 2.5 hours of outage before dead-letter
+    max_s: float = 60.0  # an outage's end is found within a minute (the circuit probes sooner)
+    budget_s: float = 3600.0  # from the reply's creation to the dead-letter list
     jitter: float = 0.25  # ± share of the delay, so retries of many chats do not stampede
+    retry_after_max_s: float = 900.0  # a platform's Retry-After is kept up to this
 
     def next_delay(
         self, attempt: int, retry_after: float | None = None, rand: float | None = None
@@ -58,7 +65,7 @@ class RetryPolicy:
         raw = min(self.max_s, self.base_s * self.factor ** max(0, attempt - 1))
         spread = (random.random() if rand is None else rand) * 2 - 1
         delay = raw * (1 + self.jitter * spread)
-        return max(delay, min(retry_after or 0.0, self.max_s))
+        return max(delay, min(retry_after or 0.0, self.retry_after_max_s))
 
 
 class OutboxSender:
@@ -66,7 +73,7 @@ class OutboxSender:
         self, gw: Gateway, policy: RetryPolicy | None = None, lease_s: float = 30.0
     ) -> None:
         self.gw = gw
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy(budget_s=gw.config.send_retry_budget_s)
         self.lease_s = lease_s
 
     def run_once(self, limit: int = BATCH) -> int:
@@ -129,6 +136,15 @@ class OutboxSender:
         if adapter is None:
             gw.store.outbox_dead(item.id, f"channel {item.channel} is disabled")
             return None
+        held = gw.circuits.wait_s(item.channel)
+        if held > 0:  # the platform is down: the reply waits, no attempt charged
+            gw.store.outbox_defer(item.id, time.time() + held)
+            gw.metrics.send_held.labels(item.channel).inc()
+            return None
+        if _maybe_sent(item):
+            found = adapter.find_sent(Outgoing.from_dict(item.payload), item.created_at)
+            if not isinstance(found, NotSent | CannotTell):
+                return InFlight(item, PendingSend.done(found), time.perf_counter())
         pace = getattr(adapter, "pace", None)
         if pace is not None:
             wait = gw.pacer.reserve(item.conversation, time.time(), pace)
@@ -145,16 +161,18 @@ class OutboxSender:
         now = time.time()
         match result:
             case Sent(platform_message_id=pid):
+                gw.circuits.succeeded(item.channel)
                 gw.store.outbox_sent(item.id, pid, now)
                 gw.metrics.sent.labels(item.channel).inc()
-            case RetryLater(delay_s=delay, code=code):
-                self._retry(item, attempt, now, delay, f"retry_later:{code}", "retry")
+            case RetryLater(delay_s=delay, code=code, throttled=throttled):
+                if not throttled:
+                    gw.circuits.failed(item.channel, f"{code} {result.reason}".strip())
+                error = "uncertain:find_sent" if code == "find_sent" else f"retry_later:{code}"
+                self._retry(item, attempt, now, delay, error, "retry")
             case Uncertain(code=code):
                 logger.warning("send_uncertain", extra={"outbox_id": item.id, "code": code})
-                if attempt >= 2:
-                    self._dead(item, f"uncertain:{code}", "uncertain")
-                else:
-                    self._retry(item, attempt, now, None, f"uncertain:{code}", "uncertain")
+                gw.circuits.failed(item.channel, f"{code} {result.reason}".strip())
+                self._retry(item, attempt, now, None, f"uncertain:{code}", "uncertain")
             case Failed(kind=kind, code=code):
                 self._dead(item, f"{kind}:{code}", kind)
                 if kind == "unreachable":
@@ -163,10 +181,10 @@ class OutboxSender:
     def _retry(self, item: OutboxItem, attempt: int, now: float, after: float | None, error: str,
                outcome: str) -> None:  # fmt: skip
         self.gw.metrics.send_failed.labels(item.channel, outcome).inc()
-        if attempt >= self.policy.max_attempts:
-            self._dead(item, error, outcome)
-            return
         delay = self.policy.next_delay(attempt, after)
+        if now + delay - item.created_at > self.policy.budget_s:
+            self._dead(item, f"{error} (retried for {now - item.created_at:.0f} s)", outcome)
+            return
         self.gw.store.outbox_retry(item.id, now + delay, error)
         logger.info("send_retry", extra={"outbox_id": item.id, "attempt": attempt, "error": error})
 
@@ -174,6 +192,11 @@ class OutboxSender:
         self.gw.metrics.send_failed.labels(item.channel, outcome).inc()
         self.gw.store.outbox_dead(item.id, error)
         logger.error("send_dead_letter", extra={"outbox_id": item.id, "error": error})
+
+
+def _maybe_sent(item: OutboxItem) -> bool:
+    """The last try of `item` may have gone out (its answer was lost)."""
+    return (item.last_error or "").startswith("uncertain:")
 
 
 def _note(item: OutboxItem, now: float, text: str) -> HistoryEntry:

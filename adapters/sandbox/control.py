@@ -54,7 +54,8 @@ def webhooks() -> Response:
 
 @bp.post("/faults")
 def add_fault() -> tuple[Response, int]:
-    """JSON `{channel, status, body?, count?, delay?, method?, retry_after?}`."""
+    """JSON `{channel, status, body?, count? or for_s?, delay?, method?, retry_after?,
+    acted?}`: the next `count` calls, or every call for `for_s` seconds (an outage)."""
     data: Any = request.get_json(silent=True)
     if not isinstance(data, dict) or "channel" not in data:
         return _bad("send a JSON object with at least 'channel'")
@@ -66,8 +67,10 @@ def add_fault() -> tuple[Response, int]:
             float(data.get("delay") or 0),
             data.get("method"),
             int(data["retry_after"]) if data.get("retry_after") else None,
+            bool(data.get("acted")),
         )
-        get_state().faults.add(fault, int(data.get("count", 1)))
+        for_s = float(data["for_s"]) if data.get("for_s") else None
+        get_state().faults.add(fault, int(data.get("count", 1)), for_s)
     except (TypeError, ValueError) as exc:
         return _bad(str(exc))
     return jsonify({"pending": get_state().faults.pending()}), 201

@@ -101,7 +101,7 @@ def create_message(account_sid: str) -> Response:
         "author": request.headers.get("X-Sandbox-Author", "bot"),
     }
     fault = take_fault("whatsapp", "messages.create")
-    if fault is not None:
+    if fault is not None and not fault.acted:
         state.record_send("whatsapp", "messages.create", to, status=fault.status, **entry)
         return fault_response(fault)
     error = None
@@ -154,11 +154,45 @@ def create_message(account_sid: str) -> Response:
         "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
     }
     state.twilio_messages[sid] = resource
-    state.record_send("whatsapp", "messages.create", to, status=201, id=sid, **entry)
+    answered = {"answered": fault.status} if fault is not None else {}
+    state.record_send("whatsapp", "messages.create", to, status=201, id=sid, **entry, **answered)
     callback = form.get("StatusCallback")
     if callback and state.config.status_callbacks:
         send_status_callbacks(state, dict(resource), callback)
+    if fault is not None:  # it went out, and the answer says it failed
+        return fault_response(fault)
     return json_response(json.dumps(resource).encode(), 201)
+
+
+@bp.get("/2010-04-01/Accounts/<account_sid>/Messages.json")
+def list_messages(account_sid: str) -> Response:
+    """Messages newest first, filtered by To and From, one page of PageSize (Twilio's own
+    paging fields; the twilio library reads `messages`)."""
+    fault = take_fault("whatsapp", "messages.list")
+    if fault is not None:
+        return fault_response(fault)
+    args = request.args
+    size = max(1, min(1000, int(args.get("PageSize") or 50)))
+    found = [
+        m
+        for m in reversed(list(get_state().twilio_messages.values()))
+        if m["account_sid"] == account_sid
+        and args.get("To") in (None, m["to"])
+        and args.get("From") in (None, m["from"])
+    ][:size]
+    path = f"/2010-04-01/Accounts/{account_sid}/Messages.json"
+    page = {
+        "messages": found,
+        "end": max(0, len(found) - 1),
+        "first_page_uri": f"{path}?PageSize={size}&Page=0",
+        "next_page_uri": None,
+        "page": 0,
+        "page_size": size,
+        "previous_page_uri": None,
+        "start": 0,
+        "uri": f"{path}?PageSize={size}&Page=0",
+    }
+    return json_response(json.dumps(page).encode())
 
 
 @bp.get("/2010-04-01/Accounts/<account_sid>/Messages/<sid>.json")

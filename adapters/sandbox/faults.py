@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
@@ -87,6 +88,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     method: str | None = None
+    acted: bool = False  # the platform did the call, then answered the error (Twilio's 500)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class Fault:
             "status": self.status,
             "delay": self.delay,
             "method": self.method,
+            "acted": self.acted,
             "body": self.body.decode("utf-8", "replace"),
         }
 
@@ -105,6 +108,7 @@ def make_fault(
     delay: float = 0.0,
     method: str | None = None,
     retry_after: int | None = None,
+    acted: bool = False,
 ) -> Fault:
     """Build a fault; `body` is None (the platform's real body), an error name, a dict or bytes."""
     if channel not in CHANNELS:
@@ -138,7 +142,7 @@ def make_fault(
                     "parameters": {"retry_after": wait},
                 }
             ).encode()
-    return Fault(channel, status, raw, headers, float(delay), method)
+    return Fault(channel, status, raw, headers, float(delay), method, acted)
 
 
 class FaultBook:
@@ -148,27 +152,39 @@ class FaultBook:
         self._lock = threading.Lock()
         self._pending: list[list[Any]] = []  # [fault, remaining count]
 
-    def add(self, fault: Fault, count: int = 1) -> None:
+    def add(self, fault: Fault, count: int = 1, for_s: float | None = None) -> None:
+        """`count` calls get the fault, or, with `for_s`, every call for that many seconds
+        from now (an outage)."""
         if count < 1:
             raise ValueError("count must be at least 1")
+        if for_s is not None and for_s <= 0:
+            raise ValueError("for_s must be positive")
+        until = time.monotonic() + for_s if for_s is not None else None
         with self._lock:
-            self._pending.append([fault, count])
+            self._pending.append([fault, None if until else count, until])
 
     def take(self, channel: str, method: str) -> Fault | None:
         """The fault for this call, if one is waiting; each call uses up one of its count."""
+        now = time.monotonic()
         with self._lock:
+            self._pending = [i for i in self._pending if i[2] is None or i[2] > now]
             for item in self._pending:
                 fault: Fault = item[0]
                 if fault.channel == channel and fault.method in (None, method):
-                    item[1] -= 1
-                    if item[1] == 0:
-                        self._pending.remove(item)
+                    if item[1] is not None:
+                        item[1] -= 1
+                        if item[1] == 0:
+                            self._pending.remove(item)
                     return fault
         return None
 
     def pending(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
         with self._lock:
-            return [{**f.describe(), "count": n} for f, n in self._pending]
+            return [
+                {**f.describe(), "count": n, "for_s": None if u is None else max(0.0, u - now)}
+                for f, n, u in self._pending
+            ]
 
     def clear(self) -> None:
         with self._lock:

@@ -133,14 +133,24 @@ class Sandbox:
         delay: float = 0.0,
         method: str | None = None,
         retry_after: int | None = None,
+        acted: bool = False,
     ) -> None:
-        """The next `count` calls of `channel` (or of its `method`) answer `status`.
+        """The next `count` calls of `channel` (or of its `method`) answer `status`; with
+        `acted`, after doing what was asked (a message sent, then a 500: Twilio's "maybe").
 
         `body`: None for the platform's real error body, an error name ("outside_window",
         "rate_limit", "blocked"... see faults.NAMED_ERRORS), a dict or raw bytes. `delay` sleeps
         first; with no error status the call then succeeds (a slow platform).
         """
-        self.state.faults.add(make_fault(channel, status, body, delay, method, retry_after), count)
+        fault = make_fault(channel, status, body, delay, method, retry_after, acted)
+        self.state.faults.add(fault, count)
+
+    def fail_for(
+        self, channel: str, seconds: float, status: int = 500, method: str | None = None
+    ) -> None:
+        """An outage: every call of `channel` (or of its `method`) answers `status` for
+        `seconds` from now."""
+        self.state.faults.add(make_fault(channel, status, None, 0.0, method), for_s=seconds)
 
     def clear_faults(self) -> None:
         self.state.faults.clear()

@@ -204,7 +204,7 @@ def test_platform_error_is_classified_on_its_own_code(
 def test_telegram_retry_after_is_honoured(live: dict[str, Any], sandbox: Sandbox) -> None:
     sandbox.fail_next("telegram", 429, body=(FIXTURES / "outbound/telegram_429.json").read_bytes())
     result = live["telegram"].send(live["telegram"].render(Reply("Hi"), TO["telegram"])[0])
-    assert result == RetryLater(7.0, "429", "flood control")
+    assert result == RetryLater(7.0, "429", "flood control", throttled=True)
 
 
 def test_twilio_retry_after_header_is_honoured(live: dict[str, Any], sandbox: Sandbox) -> None:

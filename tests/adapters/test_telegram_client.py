@@ -317,7 +317,7 @@ def test_a_connect_that_hangs_is_a_connect_timeout(bots: Callable[..., TelegramB
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        ("429 Too Many Requests", error(429, "Too Many", retry_after=3), RetryLater(3.0, "429", "flood control")),
+        ("429 Too Many Requests", error(429, "Too Many", retry_after=3), RetryLater(3.0, "429", "flood control", throttled=True)),
         ("403 Forbidden", error(403, "Forbidden: bot was blocked by the user"), Failed("unreachable", "403", "Forbidden: bot was blocked by the user")),
         ("401 Unauthorized", error(401, "Unauthorized"), Failed("config_error", "401", "invalid token: check TELEGRAM_BOT_TOKEN")),
         ("404 Not Found", error(404, "Not Found"), Failed("config_error", "404", "invalid token: check TELEGRAM_BOT_TOKEN")),
@@ -420,7 +420,7 @@ def test_a_started_call_that_is_answered_with_an_error_fails_on_its_outcome(
 ) -> None:
     server = scripted(answer(error(429, "Too Many", retry_after=3), status="429 Too Many"))
     call = bots(server.url).start(lambda b: b.send_message(5, "Hi"))
-    assert call.outcome() == (None, RetryLater(3.0, "429", "flood control"))
+    assert call.outcome() == (None, RetryLater(3.0, "429", "flood control", throttled=True))
 
 
 def test_a_started_call_whose_connection_drops_is_maybe_sent(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Failed, Outgoing, RetryLater, Sent, Uncertain
+from adapters.base import CannotTell, Failed, NotSent, Outgoing, RetryLater, Sent, Uncertain
 from adapters.registry import BuiltAdapters
 from flows.state import ConversationState
 from gateway.config import Config
@@ -19,13 +20,20 @@ from tests.conftest import ROOT, msg
 
 
 class ScriptedAdapter:
-    """A real fake: answers sends from a script and records them."""
+    """A real fake: answers sends from a script and records them; `found` is what it says of
+    a send whose answer was lost (Telegram: it cannot tell)."""
 
     channel = "telegram"
 
-    def __init__(self, *results: Any) -> None:
+    def __init__(self, *results: Any, found: Any = None) -> None:
         self.results = list(results)
         self.sent: list[Outgoing] = []
+        self.found = found or CannotTell()
+        self.asked: list[tuple[Outgoing, float]] = []
+
+    def find_sent(self, out: Outgoing, since: float) -> Any:
+        self.asked.append((out, since))
+        return self.found
 
     def send(self, out: Outgoing) -> Any:
         self.sent.append(out)
@@ -38,7 +46,7 @@ class ScriptedAdapter:
         pass
 
 
-def gateway_with(tmp_path: Path, adapter: ScriptedAdapter) -> Gateway:
+def gateway_with(tmp_path: Path, adapter: ScriptedAdapter, created: float | None = None) -> Gateway:
     config = Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
     gw = Gateway(config, open_store(config.store_url), BuiltAdapters({"telegram": adapter}),  # type: ignore[dict-item]
                  FlowHolder(ROOT / "flows.yaml", {}), HttpServices())  # fmt: skip
@@ -51,7 +59,7 @@ def gateway_with(tmp_path: Path, adapter: ScriptedAdapter) -> Gateway:
         "telegram:42",
         "telegram",
         Outgoing("telegram", "42", {"text": "hi"}).to_dict(),
-        1.0,
+        time.time() if created is None else created,
     )
     gw.store.commit_turn(claim, ConversationState(), [], [item], [], 1.0)
     return gw
@@ -81,14 +89,60 @@ def test_permanent_failure_is_dead_lettered_at_once(tmp_path: Path) -> None:
     assert status(gw)[0] == "dead" and gw.store.dead_letters()[0].last_error == "permanent:400"
 
 
-def test_uncertain_is_retried_once_then_dead(tmp_path: Path) -> None:
-    adapter = ScriptedAdapter(Uncertain("read_timeout"), Uncertain("read_timeout"))
+def test_a_maybe_sent_reply_is_sent_again_where_the_platform_cannot_tell(tmp_path: Path) -> None:
+    adapter = ScriptedAdapter(Uncertain("read_timeout"), Uncertain("read_timeout"), Sent("p1"))
+    gw = gateway_with(tmp_path, adapter)
+    sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
+    for _ in range(3):
+        sender.run_once()
+    assert status(gw)[0] == "sent" and len(adapter.sent) == 3 and len(adapter.asked) == 2
+
+
+def test_a_maybe_sent_reply_the_platform_has_is_recorded_not_sent_again(tmp_path: Path) -> None:
+    adapter = ScriptedAdapter(Uncertain("500"), found=Sent("SM1"))
     gw = gateway_with(tmp_path, adapter)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
     sender.run_once()
-    assert status(gw)[0] == "pending"
     sender.run_once()
-    assert status(gw)[0] == "dead" and len(adapter.sent) == 2
+    (item,) = gw.store.outbox_items("telegram:42")
+    assert (item.status, item.platform_id, len(adapter.sent)) == ("sent", "SM1", 1)
+
+
+def test_a_maybe_sent_reply_is_asked_about_again_while_the_platform_is_down(
+    tmp_path: Path,
+) -> None:
+    adapter = ScriptedAdapter(Uncertain("500"), Sent("p1"), found=RetryLater(1, "find_sent"))
+    gw = gateway_with(tmp_path, adapter)
+    sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0, retry_after_max_s=0.0))
+    sender.run_once()
+    sender.run_once()
+    assert status(gw)[2] == "uncertain:find_sent" and len(adapter.sent) == 1
+    adapter.found = NotSent()
+    sender.run_once()
+    assert status(gw)[0] == "sent" and len(adapter.sent) == 2
+
+
+def test_an_outage_is_retried_for_the_whole_budget_then_dead_lettered(tmp_path: Path) -> None:
+    adapter = ScriptedAdapter(*[RetryLater(0, "500")] * 3)
+    gw = gateway_with(tmp_path, adapter, created=time.time() - 3000)
+    sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0, budget_s=3600))
+    sender.run_once()
+    assert status(gw)[0] == "pending"  # 50 minutes into an outage: still trying
+    gw2 = gateway_with(tmp_path / "late", ScriptedAdapter(RetryLater(0, "500")),
+                       created=time.time() - 3601)  # fmt: skip
+    OutboxSender(gw2, RetryPolicy(base_s=0.0, jitter=0.0, budget_s=3600)).run_once()
+    (dead,) = gw2.store.dead_letters()
+    assert dead.last_error is not None and dead.last_error.startswith("retry_later:500")
+
+
+def test_an_open_circuit_holds_replies_without_charging_an_attempt(tmp_path: Path) -> None:
+    adapter = ScriptedAdapter(Sent("p1"))
+    gw = gateway_with(tmp_path, adapter)
+    for _ in range(gw.circuits.threshold):
+        gw.circuits.failed("telegram", "500")
+    OutboxSender(gw).run_once()
+    assert status(gw) == ("pending", 0, None) and adapter.sent == []
+    assert gw.metrics.send_held.labels("telegram")._value.get() == 1
 
 
 def test_an_adapter_exception_costs_one_retry_not_the_batch(tmp_path: Path) -> None:

@@ -1,0 +1,96 @@
+"""A circuit breaker per platform: a platform that is down is not hammered by every reply.
+
+After `threshold` outage failures in a row on a channel (5xx, timeouts, connection errors;
+not rate limits, which mean the platform is up), the circuit opens: replies wait in the
+outbox, untouched and not charged an attempt, until `cooldown_s` has passed. Then one send
+goes as a probe: a success closes the circuit, a failure opens it again for twice as long
+(up to `max_cooldown_s`). Nothing is dropped: the outbox keeps every reply, and the retry
+budget (`RetryPolicy.budget_s`) runs from the reply's creation whatever the circuit does.
+
+One breaker per process: each worker process learns about an outage from its own sends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Channel:
+    failures: int = 0
+    open_until: float = 0.0
+    cooldown_s: float = 0.0
+    probe_until: float = 0.0  # a probe is out until then; others wait
+    opened_at: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    channel: str
+    since: float
+    until: float  # when the next probe may go
+    reason: str
+
+
+class Circuits:
+    def __init__(
+        self,
+        threshold: int = 5,
+        cooldown_s: float = 5.0,
+        max_cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.threshold, self.cooldown_s, self.max_cooldown_s = threshold, cooldown_s, max_cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._channels: dict[str, _Channel] = {}
+
+    def wait_s(self, channel: str) -> float:
+        """0 when a send may go now (closed, or this caller carries the probe); else how long
+        to hold the reply back."""
+        now = self._clock()
+        with self._lock:
+            state = self._channels.get(channel)
+            if state is None or state.failures < self.threshold:
+                return 0.0
+            if now < state.open_until:
+                return state.open_until - now
+            if now < state.probe_until:
+                return state.probe_until - now
+            state.probe_until = now + state.cooldown_s  # this send is the probe
+            return 0.0
+
+    def succeeded(self, channel: str) -> None:
+        with self._lock:
+            self._channels.pop(channel, None)
+
+    def failed(self, channel: str, reason: str) -> None:
+        """An outage failure (not a rate limit) of a send on `channel`."""
+        now = self._clock()
+        with self._lock:
+            state = self._channels.setdefault(channel, _Channel())
+            state.failures += 1
+            state.reason = reason
+            if state.failures < self.threshold:
+                return
+            if state.failures == self.threshold:
+                state.opened_at, state.cooldown_s = now, self.cooldown_s
+            elif now >= state.open_until:  # the probe failed: wait twice as long
+                state.cooldown_s = min(self.max_cooldown_s, state.cooldown_s * 2)
+            else:  # a send already under way when the circuit opened
+                return
+            state.open_until = now + state.cooldown_s
+            state.probe_until = 0.0
+
+    def outages(self) -> list[Outage]:
+        """The channels whose circuit is open now, for /readyz, /metrics and the inbox."""
+        with self._lock:
+            return [
+                Outage(channel, s.opened_at, max(s.open_until, s.probe_until), s.reason)
+                for channel, s in sorted(self._channels.items())
+                if s.failures >= self.threshold
+            ]
