@@ -55,6 +55,7 @@ class HttpReply:
     status: int
     body: str = ""
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. Retry-After on a 503
 
 
 # ---- what parsing gives ----

@@ -45,9 +45,8 @@ MAX_HOPS = 50  # nodes one message may pass through; the validator rejects loops
 QUESTION_CONFIDENCE = 0.5  # an intent this sure interrupts a question ("talk to a person")
 INTENT_PAYLOAD = "intent:"  # a "did you mean" button: the intent's name follows
 LANGUAGE_PAYLOAD = "language:"  # a language button: its BCP 47 code follows
-LANGUAGE_COMMANDS = (
-    "/language", "/lang", "language", "jezyk", "limba", "اللغه", "语言",
-)  # fmt: skip
+# What asks for the language list, as folded text ("/language", "język", "اللغة", "語言").
+LANGUAGE_COMMANDS = frozenset({"language", "lang", "jezyk", "limba", "اللغه", "语言"})
 FALLBACK_TEXT_LIMIT = 200
 NO_SERVICES = NoServices()
 
@@ -152,7 +151,7 @@ class _Run:
             return  # a person has this conversation: the bot stays quiet
         if self._language_command():
             return
-        if self.inbound.kind == "start" or state.mode in ("new", "ended") or state.node is None:
+        if self.inbound.kind == "start" or self._is_new():
             self._start()
             return
         node = flow.nodes.get(state.node)
@@ -362,7 +361,9 @@ class _Run:
         if not self.typed or len(flow.languages) < 2:
             return False
         said = normalise(self.inbound.text)
-        if said in LANGUAGE_COMMANDS or said.lstrip("/") in ("language", "lang"):
+        if said in LANGUAGE_COMMANDS:
+            if self._is_new():
+                self._start()  # a first message: the greeting and disclosure come first
             buttons = tuple(
                 Button(info(code).name, LANGUAGE_PAYLOAD + code) for code in flow.languages
             )
@@ -375,6 +376,10 @@ class _Run:
                 self._set_language(code)
                 return True
         return False
+
+    def _is_new(self) -> bool:
+        """A conversation that starts with this message (new, ended, or nowhere to resume)."""
+        return self.initial.mode in ("new", "ended") or self.initial.node is None
 
     def _set_language(self, code: str) -> None:
         self.speech = LanguageState(code)

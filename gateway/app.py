@@ -30,19 +30,22 @@ def healthz() -> Response:
 
 @health.get("/readyz")
 def readyz() -> Response:
-    """The store answers and a flow is loaded (readiness: 503 otherwise). A platform that is
-    down makes it "degraded", still 200: webhooks are taken and replies wait in the outbox."""
+    """The store answers and takes writes, and a flow is loaded (readiness: 503 otherwise,
+    with the reason). A platform that is down makes it "degraded", still 200: webhooks are
+    taken and replies wait in the outbox."""
     gw: Gateway = current_app.extensions["gateway"]
     try:
         store_ok = gw.store.ping()
     except Exception:
         store_ok = False
-    ok = store_ok and gw.flows.flow is not None
+    writes = gw.store_health.problem()
+    ok = store_ok and writes is None and gw.flows.flow is not None
     outages = gw.circuits.outages()
     status = "unavailable" if not ok else "degraded" if outages else "ok"
     body = {
         "status": status,
         "store": store_ok,
+        "store_writes": writes or "ok",
         "flows_version": gw.flows.flow.version,
         "platforms_down": [
             {"channel": o.channel, "since": round(o.since), "reason": o.reason} for o in outages

@@ -84,8 +84,13 @@ def serve(port: int | None, host: str, web_only: bool, threads: int, worker_proc
         click.echo(f"gateway on http://{host}:{listen} (flows {flows}, store {store}{where})",
                    err=True)  # fmt: skip
         try:
+            # A body is refused at once when it says it is too big, and a connection that
+            # stops sending is closed after REQUEST_TIMEOUT_S, before it reaches the app.
             waitress_serve(create_app(gw), host=host, port=listen, threads=threads,
-                           ident="gateway", channel_timeout=30, connection_limit=1000)  # fmt: skip
+                           ident="gateway", channel_timeout=gw.config.request_timeout_s,
+                           cleanup_interval=gw.config.request_timeout_s,
+                           max_request_body_size=gw.config.max_body_bytes,
+                           connection_limit=1000)  # fmt: skip
         finally:
             if runtime:
                 runtime.stop()

@@ -50,6 +50,10 @@ VARIABLES: dict[str, str] = {
     "GATEWAY_INLINE_WORKERS": "1: gunicorn web processes also run worker threads (image default)",
     "SHOP_API_URL": "the shop's own API, if flows.yaml names it under env:",
     "LEASE_S": "seconds a worker holds a message before another may retry it (default 30)",
+    "MAX_QUEUE": "queued shopper messages at which webhooks are answered 503 with Retry-After "
+    "(default 50000; 0: never)",
+    "REQUEST_TIMEOUT_S": "seconds a connection may stall before `gateway serve` closes it "
+    "(default 10)",
     "SEND_RETRY_BUDGET_S": "seconds a reply is retried through a platform outage before it is "
     "dead-lettered (default 3600)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING (client libraries: INFO at least, never text)",
@@ -77,6 +81,8 @@ class Config:
     dedupe_ttl_s: float = 7 * 86_400.0
     lease_s: float = 30.0
     send_retry_budget_s: float = 3600.0
+    request_timeout_s: int = 10  # a stalled request body or idle connection, then closed
+    max_queue: int = 50_000  # queued messages at which webhooks are shed (503, Retry-After)
     max_body_bytes: int = 1024 * 1024
     max_turn_attempts: int = 5
     redact_patterns: tuple[str, ...] = ()
@@ -107,6 +113,8 @@ class Config:
             idle_expiry_s=float(_int(env, "IDLE_EXPIRY_S", 86_400)),
             lease_s=float(max(1, _int(env, "LEASE_S", 30))),
             send_retry_budget_s=float(max(1, _int(env, "SEND_RETRY_BUDGET_S", 3600))),
+            request_timeout_s=max(1, _int(env, "REQUEST_TIMEOUT_S", 10)),
+            max_queue=max(0, _int(env, "MAX_QUEUE", 50_000)),
             redact_patterns=patterns,
             redact_history=history_kinds(env.get("REDACT_HISTORY")),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

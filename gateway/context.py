@@ -24,8 +24,10 @@ from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
 from gateway.pacing import Pacer
 from gateway.redaction import Redactor
+from gateway.shedding import Backlog
 from gateway.store import open_store
 from gateway.store.base import Store
+from gateway.store_health import StoreHealth
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     pacer: Pacer = field(default_factory=Pacer)  # per-chat send pace (Telegram)
     circuits: Circuits = field(default_factory=Circuits)  # platforms that are down right now
+    store_health: StoreHealth = field(default_factory=StoreHealth)  # writes failing, and why
+    backlog: Backlog = field(default_factory=Backlog)  # the queue's depth, read once a second
     redact: Redactor = field(default_factory=Redactor)
     turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
     outbox_ready: threading.Event = field(default_factory=threading.Event)  # wakes the sender

@@ -119,10 +119,11 @@ class Runtime:
         while not self.stop_event.is_set():
             try:
                 busy = worker.run_once()
-            except Exception:  # the store is unreachable: wait and try again, never die
-                logger.exception("worker_loop_failed", extra={"worker": worker.name})
+            except Exception as exc:  # the store is unreachable: wait and try again, never die
+                self.gw.store_health.failed("worker", exc)
                 self.stop_event.wait(1.0)
                 continue
+            self.gw.store_health.succeeded("worker")
             if not busy:
                 ready.wait(IDLE_WAIT_S)
                 ready.clear()
@@ -141,10 +142,11 @@ class Runtime:
         while not self.stop_event.is_set():
             try:
                 sent = self.sender.run_once()
-            except Exception:
-                logger.exception("sender_loop_failed")
+            except Exception as exc:
+                self.gw.store_health.failed("sender", exc)
                 self.stop_event.wait(1.0)
                 continue
+            self.gw.store_health.succeeded("sender")
             if not sent:
                 ready.wait(SENDER_IDLE_S)
                 ready.clear()

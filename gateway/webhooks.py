@@ -24,6 +24,7 @@ from werkzeug.wsgi import get_input_stream
 from adapters.base import Adapter, HttpReply, ParseError, WebhookRequest
 from gateway.context import Gateway
 from gateway.payload_limits import check_body
+from gateway.shedding import RETRY_AFTER_S
 from gateway.store.base import HistoryEntry
 
 if TYPE_CHECKING:
@@ -43,7 +44,9 @@ def gateway() -> Gateway:
 
 
 def _reply(reply: HttpReply) -> Response:
-    return Response(reply.body, status=reply.status, content_type=reply.content_type)
+    return Response(
+        reply.body, status=reply.status, content_type=reply.content_type, headers=reply.headers
+    )
 
 
 def _error(status: int, message: str) -> HttpReply:
@@ -106,6 +109,10 @@ def handle(gw: Gateway, adapter: Adapter, channel: str, req: WebhookRequest, now
         gw.metrics.rejected.labels(channel, "403").inc()
         logger.warning("webhook_bad_signature", extra={"channel": channel})
         return _error(403, "invalid signature")
+    if gw.backlog.full(gw.store, gw.config.max_queue, now):
+        gw.metrics.rejected.labels(channel, "503").inc()
+        return HttpReply(503, '{"error": "overloaded, retry later"}', "application/json",
+                         (("Retry-After", str(RETRY_AFTER_S)),))  # fmt: skip
     problem = check_body(req.body, req.header("Content-Type") or "")
     result = ParseError("body", problem) if problem else adapter.parse(req)
     if isinstance(result, ParseError):
@@ -119,9 +126,10 @@ def handle(gw: Gateway, adapter: Adapter, channel: str, req: WebhookRequest, now
             gw.store.update_delivery(status.message_id, status.status, status.error_code)
         for gone in result.unreachable:
             gw.store.append_history([_unreachable_note(channel, gone.conversation, now)])
-    except Exception:  # the store is down: refuse so the platform redelivers, lose nothing
-        logger.exception("webhook_store_failed", extra={"channel": channel})
+    except Exception as exc:  # the store is down: refuse so the platform redelivers
+        gw.store_health.failed("webhook", exc)
         return _error(503, "temporarily unavailable")
+    gw.store_health.succeeded("webhook")
     return adapter.webhook_reply(result)
 
 
@@ -177,7 +185,11 @@ class FastWebhooks:
         body = reply.body.encode("utf-8")
         start_response(
             f"{reply.status} {HTTP_STATUS_CODES.get(reply.status, 'UNKNOWN').upper()}",
-            [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))],
+            [
+                ("Content-Type", reply.content_type),
+                ("Content-Length", str(len(body))),
+                *reply.headers,
+            ],
         )
         return [body]
 

@@ -69,7 +69,8 @@ class SQLiteInbox:
             self._db.executescript(SCHEMA)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; `bump`: it changes what pages show, so their version moves on."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -77,10 +78,11 @@ class SQLiteInbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute(
-                "INSERT INTO inbox_meta(name, value) VALUES ('version', 1) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1"
-            )
+            if bump:
+                self._db.execute(
+                    "INSERT INTO inbox_meta(name, value) VALUES ('version', 1) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                )
             self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -132,20 +134,10 @@ class SQLiteInbox:
             db.execute("DELETE FROM inbox_sessions WHERE token = ?", (token,))
 
     # ---- login throttling (no version bump: no thread changes) ----
-    @contextmanager
-    def _quiet_write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def login_attempt(self, key: str, attempt: str, now: float, window_s: float, limit: int
                       ) -> float:  # fmt: skip
-        with self._quiet_write() as db:
+        with self._write(bump=False) as db:
             db.execute("DELETE FROM inbox_login_attempts WHERE at <= ?",
                        (now - max(window_s, LOGIN_ATTEMPTS_KEPT_S),))  # fmt: skip
             count, oldest = db.execute(
@@ -168,7 +160,7 @@ class SQLiteInbox:
         return int(rows[0][0])
 
     def clear_login_failures(self, key: str, attempt: str | None = None) -> int:
-        with self._quiet_write() as db:
+        with self._write(bump=False) as db:
             if attempt is None:
                 cursor = db.execute("DELETE FROM inbox_login_attempts WHERE key = ?", (key,))
             else:

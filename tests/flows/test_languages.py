@@ -280,3 +280,15 @@ nodes:
     assert check_text(text).diagnostics == ()
     assert said(text, "dzień dobry") == [["Polski\n\nbot"]]
     assert said(text, "hello there friend") == [["C en\n\nbot"]]
+
+
+def test_language_as_the_first_message_still_greets_and_discloses_the_bot() -> None:
+    flow = flow_from(FLOW)
+    first = step(flow, ConversationState(), msg("/language"))
+    assert [r.text for r in first.replies] == [
+        "Pick one\n\nI'm a bot.",
+        "Which language would you like me to write in?",
+    ]
+    picked = step(flow, first.state, msg("", "language:pl"))
+    assert [r.text for r in picked.replies] == ["Dobrze, będę pisać po polsku.", "Wybierz"]
+    assert picked.state.language == "pl"

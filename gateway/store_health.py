@@ -1,0 +1,88 @@
+"""Whether the store takes writes, as the webhooks and the workers last found it.
+
+A full disk or a store that refuses writes must show: `/readyz` answers 503 with the reason
+(a load balancer stops sending here; the operator sees why) while webhooks answer 503 (the
+platforms redeliver later, nothing acknowledged is lost). And it must not drown the log: one
+line per condition per minute, with how many failures it stands for, not one per attempt.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+QUIET_S = 60.0  # one log line per condition (where, kind of error) per this many seconds
+
+
+@dataclass(slots=True)
+class _Failing:
+    since: float
+    reason: str
+    count: int = 0
+    logged_at: float = 0.0
+    unlogged: int = 0
+
+
+class StoreHealth:
+    def __init__(self, clock: Callable[[], float] = time.time, quiet_s: float = QUIET_S) -> None:
+        self._clock, self._quiet_s = clock, quiet_s
+        self._lock = threading.Lock()
+        self._failing: dict[str, _Failing] = {}  # where -> the condition
+
+    def failed(self, where: str, exc: BaseException) -> None:
+        """A write by `where` (webhook, worker, sender) failed with `exc`."""
+        now = self._clock()
+        reason = describe(exc)
+        with self._lock:
+            state = self._failing.get(where)
+            if state is None or state.reason != reason:
+                state = self._failing[where] = _Failing(now, reason)
+            state.count += 1
+            state.unlogged += 1
+            if now - state.logged_at < self._quiet_s:
+                return
+            state.logged_at, repeats = now, state.unlogged
+            state.unlogged = 0
+        logger.error(
+            f"store_write_failed: {where}: {reason} ({repeats} failure{'s' * (repeats != 1)} "
+            f"since the last line; failing for {now - state.since:.0f} s)",
+            exc_info=exc if repeats == 1 else None,
+        )
+
+    def succeeded(self, where: str) -> None:
+        if where in self._failing:  # the common case costs one dict lookup, no lock
+            with self._lock:
+                state = self._failing.pop(where, None)
+            if state is not None:
+                logger.warning(
+                    f"store_write_recovered: {where} after {self._clock() - state.since:.0f} s "
+                    f"and {state.count} failures"
+                )
+
+    def problem(self) -> str | None:
+        """What is failing now, for /readyz; None when every writer's last write went."""
+        with self._lock:
+            if not self._failing:
+                return None
+            now = self._clock()
+            return "; ".join(
+                f"{where} writes failing for {now - s.since:.0f} s: {s.reason}"
+                for where, s in sorted(self._failing.items())
+            )
+
+
+def describe(exc: BaseException) -> str:
+    """A failure in words an operator acts on: "disk full" rather than a traceback."""
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space" in text:
+        return "disk full"
+    if "readonly" in text or "read-only" in text or "misconf" in text:
+        return "the store refuses writes (read-only or misconfigured)"
+    if "locked" in text:
+        return "the database is locked"
+    return f"{type(exc).__name__}: {str(exc)[:120]}"
