@@ -65,8 +65,9 @@ class Circuits:
             return 0.0
 
     def succeeded(self, channel: str) -> None:
-        with self._lock:
-            self._channels.pop(channel, None)
+        if channel in self._channels:  # every send ends here: no lock while all is well
+            with self._lock:
+                self._channels.pop(channel, None)
 
     def failed(self, channel: str, reason: str) -> None:
         """An outage failure (not a rate limit) of a send on `channel`."""

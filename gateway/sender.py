@@ -119,6 +119,7 @@ class OutboxSender:
                 time.perf_counter() - flight.started
             )
             if defer_sent and isinstance(result, Sent):
+                self.gw.circuits.succeeded(item.channel)  # a probe that went closes it
                 self.gw.metrics.sent.labels(item.channel).inc()
                 return item.id, result.platform_message_id
             self._record(item, result)

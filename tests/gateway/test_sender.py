@@ -9,6 +9,7 @@ from typing import Any
 from adapters.base import CannotTell, Failed, NotSent, Outgoing, RetryLater, Sent, Uncertain
 from adapters.registry import BuiltAdapters
 from flows.state import ConversationState
+from gateway.circuit import Circuits
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.flow_holder import FlowHolder
@@ -159,3 +160,15 @@ def test_disabled_channel_dead_letters_with_the_reason(tmp_path: Path) -> None:
     gw.adapters.adapters.clear()
     OutboxSender(gw).run_once()
     assert status(gw)[0] == "dead" and "disabled" in (gw.store.dead_letters()[0].last_error or "")
+
+
+def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(tmp_path: Path) -> None:
+    gw = gateway_with(tmp_path, ScriptedAdapter(Sent("p1")))
+    gw.circuits = Circuits(threshold=1, cooldown_s=0.0)
+    gw.circuits.failed("telegram", "500")
+    sender = OutboxSender(gw)
+    (item,) = gw.store.claim_outbox(time.time(), 30, 1)
+    flight = sender.start(item)  # the probe: the cooldown is over
+    assert flight is not None
+    assert sender.finish(flight, defer_sent=True) == (item.id, "p1")  # recorded by the commit
+    assert gw.circuits.outages() == []
