@@ -53,7 +53,7 @@ TEMPLATE_VALUE_MAX = 200  # a name in a template: keep it short, WhatsApp caps t
 # https://www.twilio.com/docs/whatsapp/key-concepts#the-24-hour-window-or-24-hour-session
 SESSION_WINDOW_S = DAY_S
 FIND_LIMIT = 20  # the latest messages to one shopper searched for a lost send
-CLOCK_SLACK_S = 5.0  # our clock and Twilio's may differ by this much
+CLOCK_SLACK_S = 2.0  # our clock and Twilio's may differ by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +211,7 @@ class WhatsAppAdapter:
             return RetryLater(delay, "find_sent", "could not list messages")
         for message in recent:
             created = message.date_created.timestamp() if message.date_created else 0.0
-            if created + CLOCK_SLACK_S >= since and _same_message(message, out.payload):
+            if created >= since - CLOCK_SLACK_S and _same_message(message, out.payload):
                 return Sent(str(message.sid))
         return NotSent()
 
@@ -279,4 +279,4 @@ def _same_message(message: Any, payload: Mapping[str, Any]) -> bool:
         first = json.loads(payload.get("content_variables") or "{}").get("1")
     except (ValueError, AttributeError):
         first = None
-    return first is None or str(first) in listed
+    return first is not None and str(first) in listed  # no variable: it cannot be told

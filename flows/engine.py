@@ -34,7 +34,7 @@ from flows.messages import (
     StepLimitReached,
     VariantAssigned,
 )
-from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Node, SplitSpec, Variant
+from flows.model import PERSON_PAYLOAD, ButtonSpec, Flow, Intent, Node, SplitSpec, Variant
 from flows.normalise import normalise
 from flows.services import CallRequest, CallResponse, InboxStatus, NoServices, Services
 from flows.split import choose_variant, in_rollout
@@ -46,6 +46,7 @@ QUESTION_CONFIDENCE = 0.5  # an intent this sure interrupts a question ("talk to
 INTENT_PAYLOAD = "intent:"  # a "did you mean" button: the intent's name follows
 LANGUAGE_PAYLOAD = "language:"  # a language button: its BCP 47 code follows
 # What asks for the language list, as folded text ("/language", "język", "اللغة", "語言").
+COMMAND_MAX_CHARS = 30  # a language command or name is short; longer texts are not folded here
 LANGUAGE_COMMANDS = frozenset({"language", "lang", "jezyk", "limba", "اللغه", "语言"})
 FALLBACK_TEXT_LIMIT = 200
 NO_SERVICES = NoServices()
@@ -134,7 +135,17 @@ class _Run:
         self.resume = state.resume
         self.replies: list[Reply] = []
         self.events: list[Event] = []
-        self.typed = bool(inbound.text) and not inbound.payload and inbound.kind != "agent"
+        # What the shopper wrote themselves: not a button, not an agent's action, not the
+        # platform's own /start (Telegram sends it when a chat opens).
+        self.typed = (
+            bool(inbound.text)
+            and not inbound.payload
+            and inbound.kind
+            not in (
+                "agent",
+                "start",
+            )
+        )
         self.speech = _language_of(flow, state, inbound, self.typed)
         self.language = self.speech.language or flow.source_language
         self.context = build_context(flow, inbound, self.vars, self.language)
@@ -142,6 +153,7 @@ class _Run:
         # on the way whose answer it already holds is answered from it, not asked.
         self.prefill: str | None = None
         self._prompt_at: int | None = None  # where the last waiting node's question is
+        self.offer: tuple[str, ...] = ()  # buttons offered outside a node, for the next turn
 
     # ---- the shopper's message ----
 
@@ -149,6 +161,7 @@ class _Run:
         state, flow = self.initial, self.flow
         if state.mode == "handoff" or self.inbound.kind == "agent":
             return  # a person has this conversation: the bot stays quiet
+        self._take_offer()
         if self._language_command():
             return
         if self.inbound.kind == "start" or self._is_new():
@@ -241,11 +254,16 @@ class _Run:
             return None, ()
         return name, unsure
 
-    def _intent_target(self, name: str) -> str:
-        return next(i.goto for i in self.flow.intents if i.name == name)
+    def _intent_named(self, name: str) -> Intent | None:
+        return next((i for i in self.flow.intents if i.name == name), None)
+
+    def _intent_target(self, name: str) -> str | None:
+        intent = self._intent_named(name)
+        return intent.goto if intent is not None else None
 
     def _go_intent(self, node: Node, name: str) -> None:
-        intent = next(i for i in self.flow.intents if i.name == name)
+        intent = self._intent_named(name)
+        assert intent is not None  # the understander and the offers know only flow intents
         self.events.append(IntentMatched(intent.name, node.id))
         self.misses = self.retries = 0
         self.prefill = self.inbound.text if self.typed else None
@@ -253,7 +271,7 @@ class _Run:
 
     def _intent_button(self, node: Node, payload: str) -> bool:
         name = payload.removeprefix(INTENT_PAYLOAD)
-        if not any(i.name == name for i in self.flow.intents):
+        if self._intent_named(name) is None:
             return False
         self._go_intent(node, name)
         return True
@@ -276,6 +294,9 @@ class _Run:
                 chosen = match_button(text, None, node.choices, fuzzy=settings.fuzzy_threshold)
         if chosen is None and node.ask is not None and typed:
             ok, value = check_answer(text, node.ask.validation)
+            if not ok:  # "my order number is A1234": the answer inside a sentence
+                value = slot_value(text, node.ask.validation)
+                ok = value is not None
             if ok and (node.next or not node.buttons):
                 self._save(node, node.ask.variable, value)
                 self.enter(node.next)
@@ -333,6 +354,7 @@ class _Run:
             self.replies.append(
                 Reply(system_text("did_you_mean", self.language), offered, expects="choice")
             )
+            self.offer = tuple(b.payload for b in offered)
             return
         self._prompt(node, prefix=settings.fallback.render(self.inbound.channel, self.context))
 
@@ -340,7 +362,7 @@ class _Run:
         """When the bot hesitates between two or three intents, it offers them as buttons."""
         out = []
         for name in unsure:
-            intent = next((i for i in self.flow.intents if i.name == name), None)
+            intent = self._intent_named(name)
             if intent is not None and intent.title is not None:
                 title = intent.title.in_language(self.language)
                 out.append(Button(title, INTENT_PAYLOAD + name))
@@ -358,7 +380,7 @@ class _Run:
                 self._set_language(code)
                 return True
             return False
-        if not self.typed or len(flow.languages) < 2:
+        if not self.typed or len(flow.languages) < 2 or len(self.inbound.text) > COMMAND_MAX_CHARS:
             return False
         said = normalise(self.inbound.text)
         if said in LANGUAGE_COMMANDS:
@@ -369,6 +391,7 @@ class _Run:
             )
             text = system_text("choose_language", self.language)
             self.replies.append(Reply(text, buttons, expects="choice"))
+            self.offer = tuple(b.payload for b in buttons)
             return True
         for code in flow.languages:
             names = {normalise(info(code).name), normalise(info(code).english)}
@@ -376,6 +399,29 @@ class _Run:
                 self._set_language(code)
                 return True
         return False
+
+    def _take_offer(self) -> None:
+        """A number or title typed for buttons offered outside a node ("did you mean", the
+        language list: a numbered list on WhatsApp) picks from that offer, not the node's."""
+        offer = self.initial.offer
+        if not offer or not self.typed:
+            return
+        wanted = normalise(self.inbound.text) if len(self.inbound.text) <= 60 else ""
+        if wanted.isdigit() and 1 <= int(wanted) <= len(offer):
+            chosen: str | None = offer[int(wanted) - 1]
+        else:
+            chosen = next((p for p in offer if wanted and wanted in self._offer_titles(p)), None)
+        if chosen is not None:
+            self.inbound = replace(self.inbound, text="", payload=chosen, kind="button")
+            self.typed = False
+
+    def _offer_titles(self, payload: str) -> set[str]:
+        if payload.startswith(LANGUAGE_PAYLOAD):
+            code = payload.removeprefix(LANGUAGE_PAYLOAD)
+            return {normalise(info(code).name), normalise(info(code).english)}
+        intent = self._intent_named(payload.removeprefix(INTENT_PAYLOAD))
+        title = intent.title if intent is not None else None
+        return {normalise(t) for t in title.all()} if title is not None else set()
 
     def _is_new(self) -> bool:
         """A conversation that starts with this message (new, ended, or nowhere to resume)."""
@@ -581,6 +627,7 @@ class _Run:
             language=self.speech.language,
             heard=self.speech.heard,
             heard_count=self.speech.heard_count,
+            offer=self.offer,
         )
         return StepResult(state, tuple(self.replies), tuple(self.events))
 
@@ -614,8 +661,8 @@ def _language_of(
     if len(languages) == 1:
         return LanguageState(languages[0])
     guess = None
-    if typed and flow.understander is not None:
-        guess = flow.understander.language(inbound.text)
+    if typed and flow.understander is not None and not inbound.text.startswith("/"):
+        guess = flow.understander.language(inbound.text)  # a /command says nothing of it
     if known.language in languages and guess is None:
         return known
     shopper = inbound.shopper

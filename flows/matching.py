@@ -122,7 +122,8 @@ def match_intent(
 def check_answer(text: str, rule: Validation) -> tuple[bool, Any]:
     """Is `text` a valid answer, and the value to save (typed, normalised)? Read on the cleaned
     text: "A١٢٣٤" and "Ａ１２３４" are A1234."""
-    value = clean(text).strip()
+    # Free text is kept as written; anything checked reads digits and widths folded.
+    value = text.strip() if rule.kind == "any" else clean(text).strip()
     if rule.transform == "upper":
         value = value.upper()
     elif rule.transform == "lower":

@@ -28,6 +28,7 @@ class ConversationState:
     language: str | None = None  # the shopper's language (BCP 47), kept across conversations
     heard: str | None = None  # another language the shopper wrote in lately, not yet switched to
     heard_count: int = 0
+    offer: tuple[str, ...] = ()  # payloads of buttons offered outside a node (did you mean...)
 
     def variant(self, experiment: str) -> str | None:
         for name, variant in self.variants:
@@ -57,4 +58,6 @@ class ConversationState:
         data = {k: v for k, v in data.items() if k in known}
         if "variants" in data:
             data["variants"] = tuple((str(a), str(b)) for a, b in data["variants"])
+        if "offer" in data:
+            data["offer"] = tuple(str(p) for p in data["offer"])
         return cls(**data)

@@ -33,7 +33,8 @@ class HoursView(Mapping[str, Any]):
         if self._values is None:
             hours, ts = self._hours, self._ts
             if hours is None or ts <= 0:  # no hours, or no time to judge by: people are on duty
-                self._values = {"open": True, "next_open": system_text("open_unknown", None)}
+                unknown = system_text("open_unknown", self._language)
+                self._values = {"open": True, "next_open": unknown}
             else:
                 self._values = {
                     "open": hours.is_open(ts),

@@ -39,14 +39,15 @@ def readyz() -> Response:
     except Exception:
         store_ok = False
     writes = gw.store_health.problem()
-    ok = store_ok and writes is None and gw.flows.flow is not None
+    flow = gw.flows.flow
+    ok = store_ok and writes is None and flow is not None
     outages = gw.circuits.outages()
     status = "unavailable" if not ok else "degraded" if outages else "ok"
     body = {
         "status": status,
         "store": store_ok,
         "store_writes": writes or "ok",
-        "flows_version": gw.flows.flow.version,
+        "flows_version": flow.version if flow is not None else None,
         "platforms_down": [
             {"channel": o.channel, "since": round(o.since), "reason": o.reason} for o in outages
         ],

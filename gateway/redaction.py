@@ -44,14 +44,15 @@ HISTORY_KINDS = ("cards", "iban", "national_id", "email", "phone")
 DEFAULT_HISTORY = ("cards", "iban", "national_id")
 
 _DIGIT = re.compile(r"\d")
-# Between the groups of a number: spaces (also no-break and thin ones), dots, dashes, and the
-# invisible direction marks an RTL keyboard puts around digits.
+# Between the groups of a number: spaces (also no-break and thin ones), dots, dashes, slashes,
+# commas, underscores, line breaks, and the invisible direction marks an RTL keyboard puts
+# around digits; up to three of them ("4111 - 1111", "4111, 1111").
 _SEP = (
-    r"[ \t.\-\u00a0\u2007\u2009\u202f\u3000\u2010-\u2015\u2212\uff0d\uff0e"
+    r"[ \t\n\r.,/_\-\u00a0\u2007\u2009\u202f\u3000\u2010-\u2015\u2212\uff0c\uff0d\uff0e\uff0f"
     r"\u200b\u200e\u200f\u061c]"
 )
-_RUN = re.compile(rf"\d+(?:{_SEP}{{1,2}}\d+)*")
-_THIRTEEN = re.compile(rf"\d(?:{_SEP}{{0,2}}\d){{12}}")  # the shortest card: a cheap first look
+_RUN = re.compile(rf"\d+(?:{_SEP}{{1,3}}\d+)*")
+_THIRTEEN = re.compile(rf"\d(?:{_SEP}{{0,3}}\d){{12}}")  # the shortest card: a cheap first look
 _TWO = re.compile(r"\d\d")
 _THREE = re.compile(r"\d{3}")
 _GROUP = re.compile(r"\d+")
@@ -60,11 +61,14 @@ _LATIN_CVV = (
     r"|cod(?:ul)?\s+de\s+securitate|cod(?:ul)?\s+cvv|c[oó]digo\s+de\s+seguridad"
     r"|code\s+de\s+s[ée]curit[ée]|kartenpr[üu]fnummer|pr[üu]fziffer"
 )
-_CVV_LABEL = rf"(?:\b(?:{_LATIN_CVV})\b|رمز|安全码|安全碼)"
+# Arabic: "the security code", "the verification code" (a bare "رمز", any code, is not one).
+_CVV_LABEL = rf"(?:\b(?:{_LATIN_CVV})\b|رمز\s*(?:الأمان|الامان|التحقق|cvv|cvc)|安全码|安全碼)"
 _CVV_WORDS = ("cv", "csc", "code", "cod", "kod", "digo", "prüf", "pruf", "رمز", "安全")  # in each
 # The label, a short gap without digits, the 3 or 4 digits; or the digits just before it.
-_CVV_AFTER = re.compile(rf"(?i)({_CVV_LABEL})([^\d\n]{{0,20}}?)(\d{{3,4}})(?!\d)")
-_CVV_BEFORE = re.compile(rf"(?i)(?<!\d)(\d{{3,4}})([\s:=(),\-]{{0,3}})(?={_CVV_LABEL})")
+# The digits stand apart from Latin letters: "order A1234" after a CVV label is an order
+# number, not a CVV (while "安全码是123" is a CVV: CJK letters are word characters too).
+_CVV_AFTER = re.compile(rf"(?i)({_CVV_LABEL})([^\d\n]{{0,20}}?)(?<![A-Za-z0-9])(\d{{3,4}})(?!\d)")
+_CVV_BEFORE = re.compile(rf"(?i)(?<![A-Za-z0-9])(\d{{3,4}})([\s:=(),\-]{{0,3}})(?={_CVV_LABEL})")
 _EXPIRY_LABELLED = re.compile(
     r"(?i)\b(exp(?:iry|iration)?(?:\s+date)?|valid\s+(?:thru|through|until)|wa[żz]na\s+do"
     r"|data\s+expir[aă]rii|expir[aă])\b([^\d\n]{0,12}?)(\d{1,2}\s*[/／]\s*(?:\d{4}|\d{2}))(?!\d)"

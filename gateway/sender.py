@@ -35,6 +35,9 @@ from gateway.store.base import HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
+# A "maybe sent" reply on a platform that cannot say whether it went (Telegram, Messenger) is
+# sent again this many times; then it waits in the dead letters, where an operator can send it.
+BLIND_RESENDS = 2
 
 
 SentMark = tuple[str, str | None]  # (outbox id, platform id) of a reply the platform accepted
@@ -139,11 +142,19 @@ class OutboxSender:
             return None
         held = gw.circuits.wait_s(item.channel)
         if held > 0:  # the platform is down: the reply waits, no attempt charged
-            gw.store.outbox_defer(item.id, time.time() + held)
+            now = time.time()
+            if now + held - item.created_at > self.policy.budget_s:
+                self._dead(item, f"platform down for {now - item.created_at:.0f} s", "held")
+                return None
+            gw.store.outbox_defer(item.id, now + held)
             gw.metrics.send_held.labels(item.channel).inc()
             return None
         if _maybe_sent(item):
             found = adapter.find_sent(Outgoing.from_dict(item.payload), item.created_at)
+            if isinstance(found, CannotTell) and item.attempts >= BLIND_RESENDS + 1:
+                # Each blind resend of a reply that went out is one more copy on the phone.
+                self._dead(item, f"{item.last_error}: maybe sent, not sent again", "uncertain")
+                return None
             if not isinstance(found, NotSent | CannotTell):
                 return InFlight(item, PendingSend.done(found), time.perf_counter())
         pace = getattr(adapter, "pace", None)

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 QUIET_S = 60.0  # one log line per condition (where, kind of error) per this many seconds
+# A writer with no new failure for this long counts as recovered: a load balancer that stops
+# sending webhooks to an unready process must not keep it unready for good.
+STALE_S = 30.0
 
 
 @dataclass(slots=True)
 class _Failing:
     since: float
     reason: str
+    last: float = 0.0
     count: int = 0
     logged_at: float = 0.0
     unlogged: int = 0
@@ -44,6 +48,7 @@ class StoreHealth:
                 state = self._failing[where] = _Failing(now, reason)
             state.count += 1
             state.unlogged += 1
+            state.last = now
             if now - state.logged_at < self._quiet_s:
                 return
             state.logged_at, repeats = now, state.unlogged
@@ -70,10 +75,12 @@ class StoreHealth:
             if not self._failing:
                 return None
             now = self._clock()
-            return "; ".join(
+            failing = [
                 f"{where} writes failing for {now - s.since:.0f} s: {s.reason}"
                 for where, s in sorted(self._failing.items())
-            )
+                if now - s.last < STALE_S
+            ]
+            return "; ".join(failing) or None
 
 
 def describe(exc: BaseException) -> str:

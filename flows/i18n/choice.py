@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flows.i18n.languages import info
 from flows.understanding.language import LanguageGuess
 
 STEADY = 2
@@ -44,6 +45,10 @@ def choose_language(
         return LanguageState(current, state.heard, state.heard_count)  # 你好: either Chinese
     if guess.decisive:
         return LanguageState(guess.language)
+    if all(info(c).script != info(current).script for c in guess.candidates):
+        # Another script is beyond doubt even when it does not tell which of its languages
+        # ("你好" after English): the platform's hint picks between them.
+        return LanguageState(hint if hint in guess.candidates else guess.language)
     count = state.heard_count + 1 if state.heard == guess.language else 1
     if count >= STEADY:
         return LanguageState(guess.language)

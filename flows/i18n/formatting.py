@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from functools import lru_cache
 
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time, format_timedelta
 
 from flows.i18n.languages import info
 from flows.i18n.system_texts import system_text
+
+
+@lru_cache(maxsize=64)
+def cldr_locale(language: str) -> str:
+    """The CLDR locale for a language; English for a code CLDR does not know, so that an
+    unusual language in flows.yaml never breaks a handoff notice."""
+    name = info(language).babel
+    try:
+        Locale.parse(name)
+    except (UnknownLocaleError, ValueError):
+        return "en"
+    return name
+
 
 # "on Thursday" takes the accusative and a preposition in Polish; CLDR has the nominative only.
 _POLISH_ON_DAY = (
@@ -26,7 +41,7 @@ def wait_phrase(seconds: float | None, language: str) -> str:
         return ""
     minutes = max(1, math.ceil(seconds / 60))
     span = timedelta(minutes=minutes) if minutes < 60 else timedelta(hours=round(minutes / 60))
-    return format_timedelta(span, locale=info(language).babel)
+    return format_timedelta(span, locale=cldr_locale(language))
 
 
 def opening_phrase(when: datetime | None, now: datetime, city: str, language: str) -> str:
@@ -34,7 +49,7 @@ def opening_phrase(when: datetime | None, now: datetime, city: str, language: st
     'jutro o 09:00 (czasu New York)', '明天09:00（New York时间）'."""
     if when is None:
         return system_text("open_unknown", language)
-    locale = info(language).babel
+    locale = cldr_locale(language)
     # CLDR puts a narrow no-break space before AM/PM; some chat fonts show it as a box.
     clock = format_time(when, format="short", locale=locale).replace("\u202f", " ")
     days = (when.date() - now.date()).days

@@ -55,6 +55,6 @@ def fold(text: str) -> str:
     text = clean(text).casefold().translate(_LETTERS)
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    if any("\u3400" <= ch <= "\u9fff" for ch in stripped):
+    if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in stripped):
         stripped = _T2S.convert(stripped)
     return _NON_WORD.sub(" ", stripped).strip()

@@ -26,6 +26,9 @@ MAX_SCAN_CHARS = 400
 MIN_LETTERS = 4  # fewer Latin letters than this ("ok", "tak", "no") say nothing of a language
 DECISIVE_CONFIDENCE = 0.9
 VOCABULARY_SHARE = 0.5
+DECOYS = ("es", "pt", "fr", "de", "it")
+DECOY_CONFIDENCE = 0.9
+OWN_WORDS = 0.25  # similarity to the flow's own examples in a language that outweighs a decoy
 _CUES = {
     "pl": frozenset("ąęłńśźżćĄĘŁŃŚŹŻĆ"),
     "ro": frozenset("ășțşţĂȘȚŞŢ"),
@@ -82,12 +85,15 @@ class LanguageGuesser:
             if iso is not None:
                 isos.append(iso)
                 self._lingua[code.split("-")[0]] = code
+        # Common languages the flow does not speak, so that Spanish is not taken for the
+        # closest of en/pl/ro: a message in one of them says nothing of the shopper's.
+        decoys = [getattr(IsoCode639_1, d.upper()) for d in DECOYS if d not in self._lingua]
         self._detector = (
-            LanguageDetectorBuilder.from_iso_codes_639_1(*isos)
+            LanguageDetectorBuilder.from_iso_codes_639_1(*isos, *decoys)
             .with_low_accuracy_mode()
             .with_preloaded_language_models()
             .build()
-            if len(isos) >= 2
+            if isos
             else None
         )
         latin_vocabulary = {c: list((vocabulary or {}).get(c, ())) for c in latin}
@@ -144,9 +150,19 @@ class LanguageGuesser:
         if self._detector is None:
             return LanguageGuess(own, 0.6, False)
         values = self._detector.compute_language_confidence_values(sample)
-        scores = {self._lingua[v.language.iso_code_639_1.name.lower()]: v.value for v in values}
-        if self._vocabulary is not None:
-            near = {s.intent: max(s.score, 0.0) for s in self._vocabulary.scores(fold(sample))}
+        near = self._near(sample)
+        top = values[0]
+        decoy = top.language.iso_code_639_1.name.lower() not in self._lingua
+        if decoy and top.value >= DECOY_CONFIDENCE and max(near.values(), default=0) < OWN_WORDS:
+            return None  # a language the flow does not speak, in words unlike its own
+        scores = {
+            self._lingua[name]: v.value
+            for v in values
+            if (name := v.language.iso_code_639_1.name.lower()) in self._lingua
+        }
+        mass = sum(scores.values())  # among the flow's own languages, as if alone
+        scores = {c: v / mass for c, v in scores.items()} if mass > 0 else scores
+        if near:
             total = sum(near.values())
             if total > 0:
                 scores = {
@@ -161,3 +177,9 @@ class LanguageGuesser:
         confidence = ranked[0][1]
         decisive = confidence >= DECISIVE_CONFIDENCE and len(words) >= 3
         return LanguageGuess(tuple(code for code, _ in ranked), confidence, decisive)
+
+    def _near(self, sample: str) -> dict[str, float]:
+        """Each Latin flow language's similarity to the message, from the flow's examples."""
+        if self._vocabulary is None:
+            return {}
+        return {s.intent: max(s.score, 0.0) for s in self._vocabulary.scores(fold(sample))}

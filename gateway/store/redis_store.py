@@ -146,7 +146,7 @@ def _entry(key: str, seq: int, line: str) -> HistoryEntry:
 # often-set first). ConversationState.to_json()'s object form is still read, and is written
 # if the state has a field this list does not know yet.
 _STATE = ("node", "mode", "version", "turns", "vars", "variants", "misses", "retries",
-          "queue", "resume")  # fmt: skip
+          "queue", "resume", "language", "heard", "heard_count", "offer")  # fmt: skip
 _STATE_DEFAULTS = {
     f.name: f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
     for f in fields(ConversationState)
@@ -171,6 +171,8 @@ def _state_in(text: str | None) -> ConversationState:
     data = dict(zip(_STATE, json.loads(text), strict=False))
     if "variants" in data:
         data["variants"] = tuple((str(a), str(b)) for a, b in data["variants"])
+    if "offer" in data:
+        data["offer"] = tuple(str(p) for p in data["offer"])
     return ConversationState(**data)
 
 

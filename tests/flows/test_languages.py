@@ -292,3 +292,35 @@ def test_language_as_the_first_message_still_greets_and_discloses_the_bot() -> N
     picked = step(flow, first.state, msg("", "language:pl"))
     assert [r.text for r in picked.replies] == ["Dobrze, będę pisać po polsku.", "Wybierz"]
     assert picked.state.language == "pl"
+
+
+def test_another_script_switches_at_once_and_the_hint_picks_the_chinese() -> None:
+    neutral = LanguageGuess(("zh-Hans", "zh-Hant"), 0.5, False)
+    assert choose_language(LanguageState("en"), neutral, "zh-Hant", LANGS).language == "zh-Hant"
+    assert choose_language(LanguageState("en"), neutral, None, LANGS).language == "zh-Hans"
+
+
+def test_a_number_typed_for_an_offer_picks_from_the_offer_not_the_menu() -> None:
+    flow = flow_from(FLOW)
+    listed = step(flow, step(flow, ConversationState(), msg("hi")).state, msg("/language"))
+    assert listed.state.offer[1] == "language:pl"
+    picked = step(flow, listed.state, msg("2"))  # WhatsApp shows the list numbered
+    assert picked.state.language == "pl" and picked.state.node == "menu"
+    assert picked.state.offer == ()
+    at_menu = step(flow, picked.state, msg("2"))  # no offer any more: the menu's second
+    assert at_menu.state.node is None and at_menu.replies[0].text == "Zwroty!"
+
+
+def test_a_title_typed_for_a_did_you_mean_offer_picks_that_intent() -> None:
+    text = FLOW.replace(
+        "  fallback:", "  understanding: {confidence: 0.99, suggest: 0.0}\n  fallback:"
+    ).replace(
+        "    goto: returns\nnodes:",
+        "    goto: returns\n  shipping:\n    title: {en: Shipping}\n"
+        "    examples: {en: [how much is shipping, delivery cost]}\n    goto: track\nnodes:",
+    )
+    flow = flow_from(text)
+    state = step(flow, ConversationState(), msg("hi")).state
+    offered = step(flow, state, msg("I want to return my shoes"))
+    assert set(offered.state.offer) == {"intent:returns", "intent:shipping"}
+    assert step(flow, offered.state, msg("shipping")).state.node == "track"

@@ -6,6 +6,7 @@ phones stay there for agents, and the not-understood phrases hold neither."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 import time
@@ -90,7 +91,8 @@ def test_replies_and_history_never_echo_the_card(run: tuple, form: str) -> None:
     assert compact(card) not in sent and card not in sent
     history = seen["history"][card]
     texts = " ".join(h.text + str(h.data) for h in history)
-    assert compact(card) not in texts and card not in texts and "123" not in texts
+    assert compact(card) not in texts and card not in texts
+    assert re.search(r"(?<!\w)123(?!\w)", texts) is None  # the CVV (ids are hex: 5eb1231f...)
     assert f"my card {CARD_MASK} exp" in texts
     if "telegram" in history[0].conversation:  # the greeting named the shopper: the mask
         assert CARD_MASK in sent

@@ -242,3 +242,19 @@ def test_a_long_run_of_digit_groups_is_redacted_quickly() -> None:
     assert redact_payment("1 " * 2000) == "1 " * 2000
     assert redact_payment("4111 1111 1111 1111 " * 200) == f"{CARD_MASK} " * 200
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["4111 - 1111 - 1111 - 1111", "4111   1111   1111   1111", "4111\n1111\n1111\n1111",
+     "4111/1111/1111/1111", "4111, 1111, 1111, 1111"],
+)  # fmt: skip
+def test_cards_with_wider_separators_are_redacted(text: str) -> None:
+    assert redact_payment(text) == CARD_MASK
+
+
+@pytest.mark.parametrize(
+    "text", ["what is the cvv? order A1234", "A1234 cvv?", "رمز الطلب A1234", "رمز الخصم 1234"]
+)
+def test_order_numbers_and_other_codes_beside_a_label_are_kept(text: str) -> None:
+    assert redact_payment(text) == text

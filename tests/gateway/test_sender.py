@@ -172,3 +172,16 @@ def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(tmp_path: Path) -> Non
     assert flight is not None
     assert sender.finish(flight, defer_sent=True) == (item.id, "p1")  # recorded by the commit
     assert gw.circuits.outages() == []
+
+
+def test_a_maybe_sent_reply_is_not_sent_again_and_again_where_nobody_can_tell(
+    tmp_path: Path,
+) -> None:
+    adapter = ScriptedAdapter(*[Uncertain("read_timeout")] * 3)
+    gw = gateway_with(tmp_path, adapter)
+    sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
+    for _ in range(4):
+        sender.run_once()
+    assert len(adapter.sent) == 3  # the first try and two blind resends: no more copies
+    (dead,) = gw.store.dead_letters()
+    assert dead.last_error == "uncertain:read_timeout: maybe sent, not sent again"

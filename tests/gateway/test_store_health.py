@@ -44,3 +44,12 @@ def test_one_line_a_minute_per_condition_then_recovery(caplog: pytest.LogCapture
         "store_write_recovered: worker after 61 s and 101 failures",
     ]
     assert "(100 failures since the last line" in caplog.messages[1]
+
+
+def test_a_writer_that_stopped_failing_is_presumed_recovered() -> None:
+    clock = Clock()
+    health = StoreHealth(clock)
+    health.failed("webhook", sqlite3.OperationalError("database is locked"))
+    assert health.problem() == "webhook writes failing for 0 s: the database is locked"
+    clock.now += 31  # no webhook since (a load balancer stopped sending): not unready for good
+    assert health.problem() is None
