@@ -41,7 +41,7 @@ class Circuits:
         self,
         threshold: int = 5,
         cooldown_s: float = 5.0,
-        max_cooldown_s: float = 30.0,
+        max_cooldown_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.threshold, self.cooldown_s, self.max_cooldown_s = threshold, cooldown_s, max_cooldown_s
