@@ -7,6 +7,7 @@ adapter produces for the outbox is plain JSON (`Outgoing.to_dict`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -333,8 +334,10 @@ class Adapter(Protocol):
 
 
 def parse_error_reply(error: ParseError) -> HttpReply:
-    """The shared 400 for a malformed body: names the field, echoes no body."""
-    return HttpReply(400, f"malformed webhook body: {error.message}")
+    """The shared 400 for a malformed body: a short JSON error naming the field and the
+    problem; never echoes the body."""
+    message = f"malformed webhook body: {error.message}"[:200]
+    return HttpReply(400, json.dumps({"error": message}), "application/json")
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from adapters.redact import secret_filter
-from flows.messages import Inbound
+from flows.messages import Inbound, Shopper
 
 CARD_MASK = "[card redacted]"
 MASK = "[redacted]"
@@ -204,6 +204,14 @@ def _mask_expiry(m: re.Match[str]) -> str:
     return m[0]
 
 
+def redact_shopper(shopper: Shopper) -> Shopper:
+    """The shopper's display and first name without cards (the same object if none)."""
+    names = {n: redact_payment(getattr(shopper, n) or "") for n in ("name", "first_name")}
+    if all(v == (getattr(shopper, n) or "") for n, v in names.items()):
+        return shopper
+    return replace(shopper, **{n: v or None for n, v in names.items()})
+
+
 def redact_inbound(inbound: Inbound) -> Inbound:
     """`inbound` with cards and CVVs gone from everything a shopper can type or name: text,
     payload, names, a contact's or location's name, free-text extras (ids are left alone).
@@ -213,10 +221,9 @@ def redact_inbound(inbound: Inbound) -> Inbound:
         value = getattr(inbound, name)
         if value and (clean := redact_payment(value)) != value:
             changes[name] = clean
-    shopper = inbound.shopper
-    names = {n: redact_payment(getattr(shopper, n) or "") for n in ("name", "first_name")}
-    if any(v != (getattr(shopper, n) or "") for n, v in names.items()):
-        changes["shopper"] = replace(shopper, **{n: v or None for n, v in names.items()})
+    shopper = redact_shopper(inbound.shopper)
+    if shopper is not inbound.shopper:
+        changes["shopper"] = shopper
     contact = inbound.contact
     if contact and contact.name and (clean := redact_payment(contact.name)) != contact.name:
         changes["contact"] = replace(contact, name=clean)

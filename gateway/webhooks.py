@@ -9,7 +9,6 @@ platform would redeliver forever.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wsgi import get_input_stream
 
-from adapters.base import Adapter, HttpReply, ParseError, WebhookRequest
+from adapters.base import Adapter, HttpReply, ParseError, WebhookRequest, parse_error_reply
 from gateway.context import Gateway
 from gateway.payload_limits import check_body
 from gateway.shedding import RETRY_AFTER_S
@@ -51,12 +50,6 @@ def _reply(reply: HttpReply) -> Response:
 
 def _error(status: int, message: str) -> HttpReply:
     return HttpReply(status, f'{{"error": "{message}"}}', "application/json")
-
-
-def _malformed(error: ParseError) -> HttpReply:
-    """400 with a short JSON error naming the field and the problem; never echoes the body."""
-    message = f"malformed webhook body: {error.message}"[:200]
-    return HttpReply(400, json.dumps({"error": message}), "application/json")
 
 
 def public_url(gw: Gateway, request: WerkzeugRequest) -> str:
@@ -119,7 +112,7 @@ def handle(gw: Gateway, adapter: Adapter, channel: str, req: WebhookRequest, now
         gw.metrics.rejected.labels(channel, "400").inc()
         logger.warning("webhook_malformed", extra={"channel": channel, "path": result.path,
                                                    "problem": result.problem})  # fmt: skip
-        return _malformed(result)
+        return parse_error_reply(result)
     try:
         _accept(gw, channel, result.inbound, now)
         for status in result.statuses:

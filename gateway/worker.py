@@ -24,7 +24,7 @@ from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
-from gateway.redaction import redact_payment
+from gateway.redaction import redact_shopper
 from gateway.sender import InFlight, OutboxSender, SentMark
 from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 
@@ -221,13 +221,7 @@ class TurnWorker:
             shopper = lookup(inbound.shopper.id) or inbound.shopper
             # The platform's profile name is shopper text too: a card in it never reaches the
             # flow (a greeting would echo it into the outbox).
-            shopper = replace(
-                shopper,
-                name=redact_payment(shopper.name) if shopper.name else shopper.name,
-                first_name=redact_payment(shopper.first_name)
-                if shopper.first_name
-                else shopper.first_name,
-            )
+            shopper = redact_shopper(shopper)
             if len(self.profiles) >= PROFILE_CACHE:
                 self.profiles.pop(next(iter(self.profiles)))
             self.profiles[key] = shopper

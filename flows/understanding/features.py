@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from flows.understanding.fold import has_han
+
 MAX_FEATURE_CHARS = 300  # a classifier learns nothing more from a longer message than its start
-
-
-def _is_han(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
 def ngrams(folded: str) -> Counter[str]:
@@ -22,7 +20,7 @@ def ngrams(folded: str) -> Counter[str]:
     out: Counter[str] = Counter()
     text = folded[:MAX_FEATURE_CHARS]
     for word in text.split():
-        if any(_is_han(ch) for ch in word):
+        if has_han(word):
             _han_grams(word, out)
             continue
         out["w:" + word] += 1

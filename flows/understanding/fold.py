@@ -12,7 +12,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import opencc
+from flows.i18n.chinese import convert
 
 MAX_FOLD_CHARS = 2_000  # longer messages are folded (and so understood) by their start only
 
@@ -33,7 +33,15 @@ _DIGITS = str.maketrans(
 # Invisible characters that change nothing a shopper meant: zero-width, bidi controls, BOM.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
-_T2S = opencc.OpenCC("t2s.json")
+
+
+def is_han(ch: str) -> bool:
+    """A Chinese character (CJK unified ideographs, extension A, compatibility ideographs)."""
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def has_han(text: str) -> bool:
+    return any(is_han(ch) for ch in text)
 
 
 def ascii_digits(text: str) -> str:
@@ -55,6 +63,6 @@ def fold(text: str) -> str:
     text = clean(text).casefold().translate(_LETTERS)
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in stripped):
-        stripped = _T2S.convert(stripped)
+    if has_han(stripped):
+        stripped = convert(stripped, "zh-Hans")
     return _NON_WORD.sub(" ", stripped).strip()

@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import opencc
 from lingua import IsoCode639_1, LanguageDetectorBuilder
 
+from flows.i18n.chinese import convert
 from flows.i18n.languages import info
-from flows.understanding.fold import clean, fold
+from flows.understanding.fold import clean, fold, is_han
 from flows.understanding.intents import IntentClassifier
 
 MAX_SCAN_CHARS = 400
@@ -34,8 +34,6 @@ _CUES = {
     "ro": frozenset("ășțşţĂȘȚŞŢ"),
     "es": frozenset("ñ¿¡Ñ"),
 }
-_S2T = opencc.OpenCC("s2t.json")
-_T2S = opencc.OpenCC("t2s.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ class LanguageGuess:
 def _script(ch: str) -> str | None:
     if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" or "\ufb50" <= ch <= "\ufeff":
         return "Arabic" if ch.isalpha() else None
-    if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff":
+    if is_han(ch):
         return "Han"
     if ch.isalpha() and unicodedata.name(ch, "").startswith("LATIN"):
         return "Latin"
@@ -130,8 +128,8 @@ class LanguageGuesser:
 
     def _chinese(self, sample: str, own: tuple[str, ...]) -> LanguageGuess:
         han = "".join(ch for ch in sample if _script(ch) == "Han")
-        traditional = sum(a != b for a, b in zip(han, _T2S.convert(han), strict=False))
-        simplified = sum(a != b for a, b in zip(han, _S2T.convert(han), strict=False))
+        traditional = sum(a != b for a, b in zip(han, convert(han, "zh-Hans"), strict=False))
+        simplified = sum(a != b for a, b in zip(han, convert(han, "zh-Hant"), strict=False))
         ranked = sorted(
             own, key=lambda c: 0 if (c == "zh-Hant") == (traditional > simplified) else 1
         )

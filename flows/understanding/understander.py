@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flows.understanding.entities import Entity, find_builtin, find_patterns
 from flows.understanding.features import ngrams
-from flows.understanding.fold import fold
+from flows.understanding.fold import fold, has_han
 from flows.understanding.intents import IntentClassifier, IntentScore
 from flows.understanding.language import LanguageGuess, LanguageGuesser
 
@@ -92,9 +92,7 @@ class Understander:
         self.classifier = IntentClassifier(
             {i.name: i.examples for i in intents if i.examples}, grams=grams
         )
-        self.keywords = tuple(
-            (i.name, tuple((k, _has_han(k)) for k in i.keywords)) for i in intents
-        )
+        self.keywords = tuple((i.name, tuple((k, has_han(k)) for k in i.keywords)) for i in intents)
         self.patterns = tuple(patterns)
         self.keyword_max_words = keyword_max_words
         self.thresholds = thresholds
@@ -125,7 +123,7 @@ class Understander:
     def _keyword(self, folded: str) -> str | None:
         padded = f" {folded} "
         short = len(folded.split()) <= self.keyword_max_words
-        han = _has_han(folded)
+        han = has_han(folded)
         for name, keywords in self.keywords:
             for keyword, keyword_han in keywords:
                 if han and keyword_han:
@@ -149,7 +147,3 @@ class Understander:
             unsure=unsure,
             entities=self.entities(text, region),
         )
-
-
-def _has_han(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" for ch in text)
