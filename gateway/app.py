@@ -60,6 +60,7 @@ def metrics() -> Response:
     gw: Gateway = current_app.extensions["gateway"]
     try:
         gw.metrics.queue_depth.set(gw.store.queue_depth())
+        gw.metrics.buried_now.set(gw.store.buried_count())
     except Exception:
         logger.warning("metrics_queue_depth_failed")
     down = {o.channel for o in gw.circuits.outages()}

@@ -209,12 +209,12 @@ def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flo
 
 def _register_service_commands() -> None:
     from gateway.analytics.cli_report import report
-    from gateway.cli_service import outbox, sandbox, serve, worker
+    from gateway.cli_service import buried, outbox, sandbox, serve, worker
     from gateway.cli_understand import understand
     from gateway.demo import demo
     from gateway.inbox.cli_agents import agent
 
-    for command in (serve, worker, outbox, sandbox, demo, agent, report, understand):
+    for command in (serve, worker, outbox, buried, sandbox, demo, agent, report, understand):
         main.add_command(command)
 
 

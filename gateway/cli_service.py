@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import unicodedata
 from collections.abc import Mapping
 
 import click
@@ -192,6 +193,59 @@ def outbox(failed: bool, retry_id: str | None, limit: int) -> None:
             )
         if not failed:
             click.echo("(retry one with: gateway outbox --retry ID)", err=True)
+    finally:
+        store.close()
+
+
+def _one_line(text: str, width: int = 60) -> str:
+    """Shopper text for a terminal: control and bidi characters shown as escapes (a U+202E
+    would reverse the rest of the line), cut to `width`."""
+    shown = "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text
+    )
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
+
+
+@click.command()
+@click.option("--retry", "retry_id", metavar="ID",
+              help="Queue a buried message again ('all': every one).")  # fmt: skip
+@click.option("--discard", "discard_id", metavar="ID", help="Drop a buried message for good.")
+@click.option("--limit", default=100, show_default=True)
+def buried(retry_id: str | None, discard_id: str | None, limit: int) -> None:
+    """Shopper messages whose turn failed too often (MAX_TURN_ATTEMPTS): see why, then queue
+    them again once the cause is fixed, or drop them."""
+    import time
+
+    from gateway.store import open_store
+
+    store = open_store(Config.from_env().store_url)
+    try:
+        if retry_id or discard_id:
+            wanted = retry_id or discard_id
+            pile = store.buried(limit=1_000_000)
+            chosen = pile if wanted == "all" and retry_id else [b for b in pile if b.id == wanted]
+            if not chosen:
+                click.echo(f"no buried message {wanted}", err=True)
+                sys.exit(1)
+            for b in chosen:
+                if retry_id:
+                    done = store.retry_buried(b.conversation, b.id, time.time())
+                else:
+                    done = store.discard_buried(b.conversation, b.id)
+                verb = "queued again" if retry_id else "discarded"
+                click.echo(f"{b.id}: {verb}" if done else f"{b.id}: already gone")
+            return
+        items = store.buried(limit)
+        if not items:
+            click.echo("no buried messages")
+            return
+        for b in items:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(b.buried_at))
+            click.echo(
+                f"{b.id}\t{b.conversation}\t{when}\tattempts={b.attempts}\t"
+                f"{_one_line(b.inbound.text)!s}\t{_one_line(b.error, 200)}"
+            )
+        click.echo("(queue one again with: gateway buried --retry ID, or --retry all)", err=True)
     finally:
         store.close()
 

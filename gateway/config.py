@@ -54,6 +54,8 @@ VARIABLES: dict[str, str] = {
     "(default 50000; 0: never)",
     "REQUEST_TIMEOUT_S": "seconds a connection may stall before `gateway serve` closes it "
     "(default 10)",
+    "MAX_TURN_ATTEMPTS": "tries of a shopper message whose turn keeps failing before it is buried "
+    "for an operator (`gateway buried`; default 5)",
     "SEND_RETRY_BUDGET_S": "seconds a reply is retried through a platform outage before it is "
     "dead-lettered (default 3600)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING (client libraries: INFO at least, never text)",
@@ -115,6 +117,7 @@ class Config:
             send_retry_budget_s=float(max(1, _int(env, "SEND_RETRY_BUDGET_S", 3600))),
             request_timeout_s=max(1, _int(env, "REQUEST_TIMEOUT_S", 10)),
             max_queue=max(0, _int(env, "MAX_QUEUE", 50_000)),
+            max_turn_attempts=max(1, _int(env, "MAX_TURN_ATTEMPTS", 5)),
             redact_patterns=patterns,
             redact_history=history_kinds(env.get("REDACT_HISTORY")),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

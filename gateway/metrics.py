@@ -29,6 +29,13 @@ class Metrics:
         self.turn_failures = Counter(
             "gw_turn_failures", "Turns that raised and were retried", ["channel"], registry=r
         )
+        self.buried = Counter(
+            "gw_buried", "Shopper messages buried after failing too often", ["channel"],
+            registry=r,
+        )  # fmt: skip
+        self.buried_now = Gauge(
+            "gw_buried_messages", "Buried messages waiting for an operator", registry=r
+        )
         self.sent = Counter("gw_sent", "Platform messages sent", ["channel"], registry=r)
         self.send_failed = Counter(
             "gw_send_failed", "Sends that failed", ["channel", "outcome"], registry=r

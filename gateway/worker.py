@@ -24,7 +24,7 @@ from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
-from gateway.redaction import redact_shopper
+from gateway.redaction import redact_payment, redact_shopper
 from gateway.sender import InFlight, OutboxSender, SentMark
 from gateway.store.base import Claim, Conversation, HistoryEntry, OutboxItem
 
@@ -35,6 +35,7 @@ PROFILE_CACHE = 10_000
 # far inside the outbox lease (OutboxSender.lease_s, 30 s), after which another sender would
 # take the reply again.
 DEFER_MAX_S = 2.0
+BURY_REASON_MAX = 500  # characters of the last failure kept with a buried message
 
 
 class TurnWorker:
@@ -71,13 +72,16 @@ class TurnWorker:
         started = time.perf_counter()
         try:
             committed = self.process(claim, now)
-        except Exception:  # the one broad except: a bug or an outage must not lose the message
+        except Exception as exc:  # the one broad except: a bug or an outage must not lose it
             logger.exception(
                 "turn_failed", extra={"conversation": claim.conversation, "attempt": claim.attempts}
             )
             gw.metrics.turn_failures.labels(claim.inbound.channel).inc()
             if claim.attempts >= gw.config.max_turn_attempts:
-                gw.store.bury(claim, "turn failed too often")
+                reason = f"turn failed {claim.attempts} times, last: {type(exc).__name__}: {exc}"
+                gw.store.bury(claim, redact_payment(reason[:BURY_REASON_MAX]), time.time())
+                gw.metrics.buried.labels(claim.inbound.channel).inc()
+                logger.error("message_buried", extra={"conversation": claim.conversation})
             else:
                 delay = TURN_RETRY_S[min(claim.attempts, len(TURN_RETRY_S)) - 1]
                 gw.store.release(claim, time.time() + delay, "turn failed")

@@ -6,6 +6,7 @@ canned answers and notifications. The API takes the same session and a CSRF head
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,8 @@ bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="template
                static_folder="static")  # fmt: skip
 csrf = CSRFProtect()
 bp.add_app_template_global(shown_photo, "shown_photo")  # the header's photo of the agent
+logger = logging.getLogger(__name__)
+BURIED_SHOWN = 50  # buried messages listed on the admin page (`gateway buried` lists all)
 CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")  # fmt: skip
 
@@ -205,7 +208,32 @@ def admin() -> Any:
     rows = [(a, len(inbox.assigned_to(a.login)), locked(inbox, config, a.login))
             for a in inbox.agents()]  # fmt: skip
     outages = _gw().circuits.outages()
-    return render_template("inbox/admin.html", agent=g.agent, rows=rows, outages=outages)
+    buried = _gw().store.buried(BURIED_SHOWN)
+    return render_template("inbox/admin.html", agent=g.agent, rows=rows, outages=outages,
+                           buried=buried, buried_count=_gw().store.buried_count())  # fmt: skip
+
+
+@bp.post("/admin/buried/<action>")
+@login_required(_inbox, roles=("admin",))
+def buried_action(action: str) -> Any:
+    """Queue a buried message again, or drop it (admins only; logged with who did it)."""
+    if action not in ("retry", "discard"):
+        abort(404)
+    conversation, buried_id = request.form.get("conversation", ""), request.form.get("id", "")
+    store = _gw().store
+    if action == "retry":
+        done = store.retry_buried(conversation, buried_id, time.time())
+    else:
+        done = store.discard_buried(conversation, buried_id)
+    if not done:
+        flash("That message is no longer buried (another admin acted on it).", "error")
+        return redirect(url_for("inbox.admin"))
+    logger.warning("buried_message_%s: %s in %s by admin %r in the inbox", action, buried_id,
+                   conversation, g.agent.login, extra={"kind": f"buried_{action}"})  # fmt: skip
+    if action == "retry":
+        _gw().turn_ready.set()
+    flash("Queued again: the bot takes it now." if action == "retry" else "Discarded.")
+    return redirect(url_for("inbox.admin"))
 
 
 @bp.post("/admin/agents/<login>/unlock")

@@ -49,6 +49,19 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class Buried:
+    """A shopper message whose turn failed too often: kept for an operator, who can queue it
+    again (`retry_buried`, after a fix) or drop it (`discard_buried`)."""
+
+    id: str  # the store's id for it (a Claim's id, kept), unique within the store
+    conversation: str
+    inbound: Inbound
+    error: str  # why it was buried
+    attempts: int  # how many times its turn was tried
+    buried_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """What a worker loads before a turn."""
 
@@ -173,10 +186,24 @@ class Store(Protocol):
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         """Give the message back to the queue after a failure, available again at `retry_at`."""
 
-    def bury(self, claim: Claim, error: str) -> None:
-        """A message that failed too often: kept as dead for an operator, no longer claimed."""
+    def bury(self, claim: Claim, error: str, now: float) -> None:
+        """A message that failed too often: kept for an operator (`buried`), no longer claimed;
+        the conversation's next message becomes its head. Nothing if the lease was lost."""
 
     def queue_depth(self) -> int: ...
+
+    def buried(self, limit: int = 100) -> list[Buried]:
+        """Buried messages, oldest burial first."""
+
+    def buried_count(self) -> int:
+        """How many messages are buried (for /metrics: cheap, no listing)."""
+
+    def retry_buried(self, conversation: str, buried_id: str, now: float) -> bool:
+        """Queue a buried message again, at the end of its conversation's queue, with its
+        attempts counted afresh (False if there is no such buried message)."""
+
+    def discard_buried(self, conversation: str, buried_id: str) -> bool:
+        """Drop a buried message for good (False if there is no such buried message)."""
 
     # ---- conversations and history ----
     def load(self, key: str) -> Conversation:

@@ -205,7 +205,7 @@ redis.call("HINCRBY", KEYS[1], "hn", -1)
 return {1, bump(KEYS[1]), redis.call("HGET", KEYS[1], "ha") or ARGV[2]}
 """
 
-# KEYS c q x; ARGV token error now
+# KEYS c q x; ARGV token error now -> {1, version, queue head due, oldest buried entry}
 BURY = """
 if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end
 local head = redis.call("LPOP", KEYS[2])
@@ -213,7 +213,18 @@ local attempts = redis.call("HGET", KEYS[1], "hn") or "0"
 redis.call("RPUSH", KEYS[3], "[" .. attempts .. "," .. cjson.encode(ARGV[2]) .. "," .. ARGV[3]
   .. "," .. head .. "]")
 redis.call("HDEL", KEYS[1], "lt", "lu", "lw", "hn", "he")
-return {1, bump(KEYS[1]), next_head(KEYS[1], KEYS[2])}
+return {1, bump(KEYS[1]), next_head(KEYS[1], KEYS[2]), redis.call("LINDEX", KEYS[3], 0)}
+"""
+
+# KEYS c q x; ARGV buried entry (exactly as listed), queue entry ("" to drop it), now
+#   -> {1, version, queue head due, oldest buried entry or ""}; {0} if it is gone already
+UNBURY = """
+if redis.call("LREM", KEYS[3], 1, ARGV[1]) == 0 then return {0} end
+local oldest = redis.call("LINDEX", KEYS[3], 0) or ""
+if ARGV[2] == "" then return {1, bump(KEYS[1]), "", oldest} end
+if redis.call("RPUSH", KEYS[2], ARGV[2]) == 1 then redis.call("HSET", KEYS[1], "ha", ARGV[3]) end
+local due = redis.call("HGET", KEYS[1], "lu") or redis.call("HGET", KEYS[1], "ha") or ARGV[3]
+return {1, bump(KEYS[1]), due, oldest}
 """
 
 # KEYS h; ARGV before_seq ("" for the latest page) limit -> {first seq, lines...}
@@ -311,6 +322,7 @@ SCRIPTS = {
     "release": PRELUDE + RELEASE,
     "unclaim": PRELUDE + UNCLAIM,
     "bury": PRELUDE + BURY,
+    "unbury": PRELUDE + UNBURY,
     "history": HISTORY,
     "outbox_claim": PRELUDE + OUTBOX_CLAIM,
     "outbox_step": PRELUDE + OUTBOX_STEP,

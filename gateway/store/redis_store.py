@@ -84,6 +84,7 @@ from flows.messages import Inbound, from_dict, to_dict
 from flows.state import ConversationState
 from gateway.redaction import redact_inbound
 from gateway.store.base import (
+    Buried,
     Claim,
     Conversation,
     HandOver,
@@ -174,6 +175,20 @@ def _state_in(text: str | None) -> ConversationState:
     if "offer" in data:
         data["offer"] = tuple(str(p) for p in data["offer"])
     return ConversationState(**data)
+
+
+def _buried(conversation: str, raw: str) -> Buried:
+    """A `:x` entry: [attempts, error, buried_at, [arrived_at, id, inbound]]."""
+    attempts, error, buried_at, (_arrived, entry_id, message) = json.loads(raw)
+    return Buried(
+        id=entry_id, conversation=conversation, inbound=from_dict(Inbound, message),
+        error=error, attempts=int(attempts), buried_at=float(buried_at),
+    )  # fmt: skip
+
+
+def _buried_at(oldest: str | None) -> float | str:
+    """The buried index's score for a conversation: its oldest burial ("" when none is left)."""
+    return json.loads(oldest)[2] if oldest else ""
 
 
 def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
@@ -297,6 +312,8 @@ class RedisStore:
         self._due_keys = [f"{o}:due", f"{o}:ver"]
         self._oconv = f"{o}:conv"  # outbox id -> conversation, until sent
         self._odead = f"{o}:dead"  # dead outbox ids by created_at
+        x = f"{prefix}:{{{prefix}:x}}"  # conversations with buried messages, as an index
+        self._buried_keys = [f"{x}:buried", f"{x}:ver", f"{x}:count"]
         # Index updates that may wait for this store's next call (see _defer).
         self._lock = threading.Lock()
         self._later_ready: list[Update] = []
@@ -632,14 +649,73 @@ class RedisStore:
         if result[0]:
             self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
 
-    def bury(self, claim: Claim, error: str) -> None:
+    def bury(self, claim: Claim, error: str, now: float) -> None:
+        """The conversation goes into the buried index before the script (a crash leaves an
+        entry early, never a buried message nobody can list), which then gets its version."""
         key = claim.conversation
         self._claimed.conversation = None
         keys = [self._k(key), self._k(key, ":q"), self._k(key, ":x")]
-        result = self._run("bury", keys, [claim.token, error, time.time()])
+        batch = _Batch(self)
+        batch.command("ZADD", self._buried_keys[0], "NX", now, key)
+        at = batch.script("bury", keys, [claim.token, error, now])
+        result = batch.execute()[at]
         if result[0]:
-            update = (key, result[1], result[2])
-            self._run("index", self._ready_keys, _index_args(-1, [update]))
+            batch = _Batch(self)
+            batch.script("index", self._ready_keys, _index_args(-1, [(key, result[1], result[2])]))
+            update = (key, result[1], _buried_at(result[3]))
+            batch.script("index", self._buried_keys, _index_args(1, [update]))
+            batch.execute()
+
+    def buried(self, limit: int = 100) -> list[Buried]:
+        """Conversations by their oldest burial, a page at a time, until no later one can
+        hold a burial older than the `limit`-th found."""
+        found: list[Buried] = []
+        start, page = 0, max(1, min(limit, 100))
+        while limit > 0:
+            scored = self._r.zrange(self._buried_keys[0], start, start + page - 1, withscores=True)
+            if not scored or (len(found) >= limit and scored[0][1] > found[limit - 1].buried_at):
+                break
+            pipe = self._r.pipeline(transaction=False)
+            for key, _score in scored:
+                pipe.lrange(self._k(key, ":x"), 0, -1)
+            for (key, _score), entries in zip(scored, pipe.execute(), strict=True):
+                found.extend(_buried(key, raw) for raw in entries)
+            found.sort(key=lambda b: b.buried_at)
+            start += page
+        return found[:limit]
+
+    def buried_count(self) -> int:
+        """A counter beside the index, as queue_depth's."""
+        return max(0, int(self._r.get(self._buried_keys[2]) or 0))
+
+    def retry_buried(self, conversation: str, buried_id: str, now: float) -> bool:
+        return self._unbury(conversation, buried_id, now, again=True)
+
+    def discard_buried(self, conversation: str, buried_id: str) -> bool:
+        return self._unbury(conversation, buried_id, time.time(), again=False)
+
+    def _unbury(self, key: str, buried_id: str, now: float, *, again: bool) -> bool:
+        x = self._k(key, ":x")
+        raw = next(
+            (r for r in self._r.lrange(x, 0, -1) if _buried(key, r).id == buried_id), None
+        )
+        if raw is None:
+            return False
+        entry = ""
+        if again:
+            inbound = json.loads(raw)[3][2]
+            entry = compact_json([now, buried_id, inbound])
+            self._r.zadd(self._ready_keys[0], {key: now}, nx=True)  # as enqueue: strands nothing
+        result = self._run("unbury", [self._k(key), self._k(key, ":q"), x], [raw, entry, now])
+        if not result[0]:
+            return False
+        batch = _Batch(self)
+        if again:
+            batch.script("index", self._ready_keys, _index_args(1, [(key, result[1], result[2])]))
+        update = (key, result[1], _buried_at(result[3]))
+        batch.script("index", self._buried_keys, _index_args(-1, [update]))
+        batch.execute()
+        return True
 
     def queue_depth(self) -> int:
         """A counter beside the index: exact once every store has flushed (see _defer), unless

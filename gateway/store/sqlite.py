@@ -34,6 +34,7 @@ from flows.messages import Inbound, from_dict, to_dict
 from flows.state import ConversationState
 from gateway.redaction import redact_inbound
 from gateway.store.base import (
+    Buried,
     Claim,
     Conversation,
     HandOver,
@@ -103,6 +104,14 @@ def _claim(row: Any, token: str, lease_until: float) -> Claim:
         lease_until=lease_until,
         token=token,
     )
+
+
+def _buried(row: Any) -> Buried:
+    row_id, conversation, message, error, attempts, buried_at = row
+    return Buried(
+        id=str(row_id), conversation=conversation, inbound=from_dict(Inbound, json.loads(message)),
+        error=error or "", attempts=attempts, buried_at=buried_at,
+    )  # fmt: skip
 
 
 class SQLiteStore:
@@ -321,15 +330,51 @@ class SQLiteStore:
             (retry_at, error, int(claim.id), claim.token),
         )
 
-    def bury(self, claim: Claim, error: str) -> None:
+    def bury(self, claim: Claim, error: str, now: float) -> None:
         with self._db.write() as c:
-            cur = c.execute(
+            cur = c.execute(  # available_at: when it was buried (a dead row is never due)
                 "UPDATE queue SET status = 'dead', token = NULL, lease_until = NULL, due = NULL, "
-                "error = ? WHERE id = ? AND token = ? AND status = 'leased'",
-                (error, int(claim.id), claim.token),
+                "worker = NULL, available_at = ?, error = ? "
+                "WHERE id = ? AND token = ? AND status = 'leased'",
+                (now, error, int(claim.id), claim.token),
             )
             if cur.rowcount == 1:
                 c.execute(SQL_NEXT_HEAD, (claim.conversation,))
+
+    def buried(self, limit: int = 100) -> list[Buried]:
+        rows = self._db.read(
+            "SELECT id, conversation, message, error, attempts, available_at FROM queue "
+            "WHERE status = 'dead' ORDER BY available_at, id LIMIT ?", (limit,),
+        )  # fmt: skip
+        return [_buried(row) for row in rows]
+
+    def buried_count(self) -> int:
+        return int(self._db.read("SELECT count(*) FROM queue WHERE status = 'dead'")[0][0])
+
+    def retry_buried(self, conversation: str, buried_id: str, now: float) -> bool:
+        if not buried_id.isdigit():
+            return False
+        # Back through the ingress, as if it arrived now: behind whatever came in meanwhile,
+        # pumped and claimed the usual way. The ingress commits first (it never waits for the
+        # main file), so a crash between the two leaves it queued and still listed, not lost.
+        with self._db.write() as c:
+            row = c.execute(
+                "DELETE FROM queue WHERE id = ? AND conversation = ? AND status = 'dead' "
+                "RETURNING message", (int(buried_id), conversation),
+            ).fetchall()  # fmt: skip
+            if not row:
+                return False
+            with self._in.write() as ingress:
+                ingress.execute(SQL_INGRESS, (conversation, row[0][0], now))
+        return True
+
+    def discard_buried(self, conversation: str, buried_id: str) -> bool:
+        if not buried_id.isdigit():
+            return False
+        return bool(self._db.write_one(
+            "DELETE FROM queue WHERE id = ? AND conversation = ? AND status = 'dead' RETURNING 1",
+            (int(buried_id), conversation),
+        ))  # fmt: skip
 
     def queue_depth(self) -> int:
         # The queue and the mark in one snapshot, then what arrived past that mark: a row a

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS queue (
 CREATE INDEX IF NOT EXISTS queue_due ON queue(due, id) WHERE due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS queue_active ON queue(conversation, id)
     WHERE status IN ('queued', 'leased');
+CREATE INDEX IF NOT EXISTS queue_dead ON queue(available_at, id) WHERE status = 'dead';
 
 CREATE TABLE IF NOT EXISTS pumped (       -- how far the queue has moved through the ingress
     one INTEGER PRIMARY KEY CHECK (one = 1),

@@ -134,7 +134,7 @@ def test_release_with_a_stale_token_changes_nothing(store: Store) -> None:
     new = store.claim("w2", T0 + 11, 10)
     assert new is not None
     store.release(old, T0 + 500, "late")
-    store.bury(old, "late")
+    store.bury(old, "late", T0 + 12)
     assert store.queue_depth() == 1
     assert commit(store, new, T0 + 12)
 
@@ -144,7 +144,7 @@ def test_buried_message_is_no_longer_claimed_and_unblocks_the_conversation(store
     store.enqueue(inbound("c1", 1), T0 + 1, TTL)
     claim = store.claim("w1", T0 + 2, LEASE)
     assert claim is not None
-    store.bury(claim, "failed 5 times")
+    store.bury(claim, "failed 5 times", T0 + 2)
     assert store.queue_depth() == 1
     nxt = store.claim("w1", T0 + 3, LEASE)
     assert nxt is not None and nxt.inbound.text == "m1"
