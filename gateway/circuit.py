@@ -8,6 +8,10 @@ goes as a probe: a success closes the circuit, a failure opens it again for twic
 budget (`RetryPolicy.budget_s`) runs from the reply's creation whatever the circuit does.
 
 One breaker per process: each worker process learns about an outage from its own sends.
+
+While a probe is out, the replies held behind it look again every PROBE_RECHECK_S rather than
+when the probe's own wait would end: a probe that succeeds at once lets them go within a
+second, not a whole cooldown later.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+PROBE_RECHECK_S = 1.0
 
 
 @dataclass(slots=True)
@@ -60,7 +66,7 @@ class Circuits:
             if now < state.open_until:
                 return state.open_until - now
             if now < state.probe_until:
-                return state.probe_until - now
+                return min(state.probe_until - now, PROBE_RECHECK_S)
             state.probe_until = now + state.cooldown_s  # this send is the probe
             return 0.0
 

@@ -11,12 +11,17 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+import redis
 import requests
 from flask import Flask, jsonify
 
 from gateway.serving import ServerThread
 from tests.conftest import ROOT
+from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
+
+REDIS_DB = 11  # a database of its own on the session's redis-server, emptied before
 
 
 def _slow_shop(entered: threading.Event) -> Flask:
@@ -44,10 +49,18 @@ def _worker_process(stack: Stack, tmp: Path, shop_url: str) -> subprocess.Popen[
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
-def test_worker_killed_mid_message_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_worker_killed_mid_message_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
+    url = None
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + f"/{REDIS_DB}"
+        redis.Redis.from_url(url).flushdb()
     entered = threading.Event()
     with ServerThread(_slow_shop(entered)) as shop:
-        stack, stop = start_stack(tmp_path, run=False)  # the web part only; workers are processes
+        # The web part only; the workers are processes, one of them killed.
+        stack, stop = start_stack(tmp_path, store_url=url, run=False)
         try:
             first = _worker_process(stack, tmp_path, shop.url)
             shopper = stack.shopper("telegram")
@@ -80,6 +93,8 @@ def test_worker_killed_mid_message_loses_nothing_and_doubles_nothing(tmp_path: P
                 second.wait(10)
         finally:
             stop()
+            if url:
+                redis.Redis.from_url(url).flushdb()
 
 
 def test_broken_flows_reload_is_refused_and_the_last_good_version_serves(tmp_path: Path) -> None:

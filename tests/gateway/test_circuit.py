@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.circuit import Circuits
+from gateway.circuit import PROBE_RECHECK_S, Circuits
 
 
 class Clock:
@@ -25,7 +25,9 @@ def test_it_opens_after_the_threshold_and_lets_one_probe_through_after_the_coold
     assert circuits.wait_s("telegram") == 0  # one platform's outage holds no other
     clock.now += 10
     assert circuits.wait_s("whatsapp") == 0  # the probe
-    assert circuits.wait_s("whatsapp") == 10  # everyone else waits for its answer
+    assert circuits.wait_s("whatsapp") == PROBE_RECHECK_S  # the others look again soon
+    clock.now += 0.5
+    assert circuits.wait_s("whatsapp") == PROBE_RECHECK_S  # still out: no second probe
     circuits.succeeded("whatsapp")
     assert circuits.wait_s("whatsapp") == 0 and circuits.outages() == []
 
