@@ -7,7 +7,9 @@ goes as a probe: a success closes the circuit, a failure opens it again for twic
 (up to `max_cooldown_s`). Nothing is dropped: the outbox keeps every reply, and the retry
 budget (`RetryPolicy.budget_s`) runs from the reply's creation whatever the circuit does.
 
-One breaker per process: each worker process learns about an outage from its own sends.
+One breaker per process: each process learns about an outage from its own sends, and puts
+the circuits it opens on the shared `OutageBoard` (gateway.outages), so that processes that
+never send (web-only, or another host's) show the outage too.
 
 While a probe is out, the replies held behind it look again every PROBE_RECHECK_S rather than
 when the probe's own wait would end: a probe that succeeds at once lets them go within a
@@ -16,12 +18,20 @@ second, not a whole cooldown later.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.outages import Outage, OutageBoard
+
+logger = logging.getLogger(__name__)
+
 PROBE_RECHECK_S = 1.0
+# A board entry outlives the wait before the next probe by this much: that probe's failure
+# renews it in time, and one left by a process that died goes this long after.
+BOARD_GRACE_S = 30.0
 
 
 @dataclass(slots=True)
@@ -34,14 +44,6 @@ class _Channel:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Outage:
-    channel: str
-    since: float
-    until: float  # when the next probe may go
-    reason: str
-
-
 class Circuits:
     def __init__(
         self,
@@ -49,9 +51,11 @@ class Circuits:
         cooldown_s: float = 5.0,
         max_cooldown_s: float = 10.0,
         clock: Callable[[], float] = time.time,
+        board: OutageBoard | None = None,
     ) -> None:
         self.threshold, self.cooldown_s, self.max_cooldown_s = threshold, cooldown_s, max_cooldown_s
         self._clock = clock
+        self._board = board
         self._lock = threading.Lock()
         self._channels: dict[str, _Channel] = {}
 
@@ -73,7 +77,9 @@ class Circuits:
     def succeeded(self, channel: str) -> None:
         if channel in self._channels:  # every send ends here: no lock while all is well
             with self._lock:
-                self._channels.pop(channel, None)
+                state = self._channels.pop(channel, None)
+            if state is not None and state.failures >= self.threshold:
+                self._tell_board(channel, None)
 
     def failed(self, channel: str, reason: str) -> None:
         """An outage failure (not a rate limit) of a send on `channel`."""
@@ -92,12 +98,39 @@ class Circuits:
                 return
             state.open_until = now + state.cooldown_s
             state.probe_until = 0.0
+            outage = Outage(channel, state.opened_at, state.open_until, reason)
+        self._tell_board(channel, outage)
+
+    def _tell_board(self, channel: str, outage: Outage | None) -> None:
+        """Opened (or a probe failed), or closed: for the other processes. Outside the lock,
+        and never a reason for a send to fail: the board is only for showing."""
+        if self._board is None:
+            return
+        try:
+            if outage is None:
+                self._board.clear(channel)
+            else:  # renewed by the next failed probe; forgotten if this process is gone
+                self._board.publish(outage, outage.until + BOARD_GRACE_S)
+        except Exception:  # a store that cannot write is reported by StoreHealth
+            logger.warning("outage_board_write_failed", extra={"channel": channel})
+
+    def close(self) -> None:
+        if self._board is not None:
+            self._board.close()
 
     def outages(self) -> list[Outage]:
-        """The channels whose circuit is open now, for /readyz, /metrics and the inbox."""
+        """The channels whose circuit is open, here or in another process (the board), for
+        /readyz, /metrics and the inbox."""
         with self._lock:
-            return [
-                Outage(channel, s.opened_at, max(s.open_until, s.probe_until), s.reason)
-                for channel, s in sorted(self._channels.items())
+            mine = {
+                channel: Outage(channel, s.opened_at, max(s.open_until, s.probe_until), s.reason)
+                for channel, s in self._channels.items()
                 if s.failures >= self.threshold
-            ]
+            }
+        if self._board is not None:
+            try:
+                for outage in self._board.current(self._clock()):
+                    mine.setdefault(outage.channel, outage)
+            except Exception:  # the store's own trouble shows in /readyz already
+                logger.warning("outage_board_read_failed")
+        return [mine[channel] for channel in sorted(mine)]

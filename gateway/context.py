@@ -22,6 +22,7 @@ from gateway.http_services import HttpServices
 from gateway.inbox.backends import open_inbox
 from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
+from gateway.outages import open_outage_board
 from gateway.pacing import Pacer
 from gateway.redaction import Redactor
 from gateway.shedding import Backlog
@@ -51,6 +52,7 @@ class Gateway:
     def close(self) -> None:
         self.adapters.close()
         self.services.close()
+        self.circuits.close()
         if self.inbox is not None:
             self.inbox.close()
         if self.analytics is not None:
@@ -80,6 +82,7 @@ def build_gateway(config: Config) -> Gateway:
             sink=RedisTurnLog(config.store_url) if is_redis(config.store_url) else None,
         ),
         redact=Redactor(config.redact_patterns, config.redact_history),
+        circuits=Circuits(board=open_outage_board(config.store_url)),
     )
     from gateway.inbox.service import InboxService  # the service needs a built Gateway
 
