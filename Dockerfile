@@ -10,8 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GATEWAY_INLINE_WORKERS=1
 
 WORKDIR /app
-COPY requirements.txt pyproject.toml ./
-RUN pip install -r requirements.txt
+COPY requirements-runtime.txt pyproject.toml ./
+RUN pip install -r requirements-runtime.txt
 COPY flows ./flows
 COPY adapters ./adapters
 COPY gateway ./gateway

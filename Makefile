@@ -62,6 +62,7 @@ faults: venv debian
 
 lock: venv
 	$(BIN)/pip freeze --all --exclude-editable | grep -v "^pip==" | sed '1i # Exact pins for every package (make bootstraps .venv from this file). Regenerate with: make lock' > requirements.txt
+	$(BIN)/python -m devtools.runtime_requirements
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""Tools for developing the gateway (lock files, checks); never imported by the product."""
