@@ -38,6 +38,7 @@ run: venv debian
 
 test: venv debian
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 screenshots: venv debian
@@ -46,6 +47,7 @@ screenshots: venv debian
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check flows gateway adapters
+	$(BIN)/mypy
 
 check: venv
 	$(BIN)/gateway check flows.yaml
@@ -65,4 +67,4 @@ lock: venv
 	$(BIN)/python -m devtools.runtime_requirements
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache

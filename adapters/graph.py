@@ -30,7 +30,7 @@ CONFIG_CODES = frozenset({102, 190, 200, 230})  # bad token or missing permissio
 OUTSIDE_WINDOW = (10, 2018278)  # sent outside the allowed window
 
 
-class GraphBot(Bot):  # type: ignore[misc]  # pymessenger ships no type hints
+class GraphBot(Bot):  # pymessenger ships no type hints: Bot is Any to mypy
     """pymessenger's Bot with a pooled session, timeouts, base URL/version and messaging_type."""
 
     def __init__(

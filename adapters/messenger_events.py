@@ -80,7 +80,10 @@ def parse_body(root: Any) -> ParseResult:
         for key in ("messaging", "standby"):
             for j, raw in enumerate(opt_arr(entry, key, path)):
                 event = classify(raw, f"{path}.{key}[{j}]", standby=key == "standby")
-                (inbound if isinstance(event, Inbound) else ignored).append(event)
+                if isinstance(event, Inbound):
+                    inbound.append(event)
+                else:
+                    ignored.append(event)
     return ParseResult(inbound=tuple(inbound), ignored=tuple(ignored))
 
 

@@ -77,6 +77,6 @@ def protect(*secrets: str) -> None:
             _installed = True
 
 
-def secret_filter() -> logging.Filter:
+def secret_filter() -> SecretFilter:
     """The filter that masks every protected secret, for the application's own log handler."""
     return _FILTER

@@ -408,8 +408,10 @@ def classify_response(status: int, payload: bytes) -> SendResult:
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}
-    code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
-    params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    error_code = body.get("error_code")
+    code = error_code if isinstance(error_code, int) else status
+    parameters = body.get("parameters")
+    params = parameters if isinstance(parameters, dict) else {}
     description = str(body.get("description") or "")[:120]
     if code == 429 or "retry_after" in params:
         delay = params.get("retry_after")

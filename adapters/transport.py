@@ -26,9 +26,18 @@ class TimeoutAdapter(HTTPAdapter):
         super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.timeouts = (connect_s, read_s)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        kwargs["timeout"] = self.timeouts
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request, stream=stream, timeout=self.timeouts, verify=verify, cert=cert, proxies=proxies
+        )
 
 
 def mount_pool(session: requests.Session, connect_s: float, read_s: float) -> requests.Session:

@@ -144,9 +144,10 @@ class WhatsAppAdapter:
         A reply whose template the settings name goes as that one approved message instead.
         """
         if reply.template is not None and self.has_template(reply.template.name):
-            sid = self.config.templates[reply.template.name]
+            approved = self.config.templates[reply.template.name]
             values = _template_values(reply.template.variables)
-            return (Outgoing(self.channel, to, {"content_sid": sid, "content_variables": values}),)
+            payload = {"content_sid": approved, "content_variables": values}
+            return (Outgoing(self.channel, to, payload),)
         payloads: list[dict[str, object]] = [{"media_url": [m.url]} for m in reply.media]
         text = with_author(reply.text, reply.author)
         sid = self._template_sid(reply)

@@ -8,7 +8,7 @@ Business hours are judged at the message's own timestamp (`Inbound.timestamp`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from flows.i18n.choice import LanguageState, choose_language
 from flows.i18n.formatting import wait_phrase
@@ -167,6 +167,7 @@ class _Run:
         if self.inbound.kind == "start" or self._is_new():
             self._start()
             return
+        assert state.node is not None  # _is_new() is true for a state waiting at no node
         node = flow.nodes.get(state.node)
         if node is None:
             self.events.append(FlowResumed(state.node, flow.settings.resume_at, flow.version))
@@ -245,7 +246,7 @@ class _Run:
         ones" is a poor order number, not a product question)."""
         ask = node.ask
         answered = ask is not None and ask.validation.kind != "any"
-        if answered and check_answer(self.inbound.text, ask.validation)[0]:  # type: ignore[union-attr]
+        if ask is not None and answered and check_answer(self.inbound.text, ask.validation)[0]:
             return None, ()
         name, confidence, unsure = self._intent()
         if ask is None or name is None:
@@ -541,6 +542,7 @@ class _Run:
     def _prompt(self, node: Node, prefix: str = "") -> None:
         """The question or menu of a waiting node, with its buttons (and the person button)."""
         channel = self.inbound.channel
+        expects: Literal["text", "choice"]
         if node.ask is not None:
             text, expects = node.ask.prompt.render(channel, self.context), "text"
         else:
@@ -553,7 +555,7 @@ class _Run:
         if links:
             buttons += render_buttons(links, self.context, self.language)
         call = node.call_link.render(self.context) if node.call_link else None
-        self.replies.append(Reply(text, buttons=buttons, call=call or None, expects=expects))  # type: ignore[arg-type]
+        self.replies.append(Reply(text, buttons=buttons, call=call or None, expects=expects))
 
     def _call(self, node: Node) -> str | None:
         spec = node.call

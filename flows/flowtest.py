@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from flows.diagnostics import Diagnostics, FlowError
 from flows.engine import step
 from flows.loader import load_flow
-from flows.messages import Event, GoalReached, HandoffRequested, Inbound, Reply, Shopper
+from flows.messages import (
+    Event,
+    GoalReached,
+    HandoffRequested,
+    Inbound,
+    InboundKind,
+    Reply,
+    Shopper,
+)
 from flows.model import Flow
 from flows.services import CallResponse, InboxStatus, StubServices
 from flows.state import ConversationState
@@ -64,13 +72,15 @@ class _Conversation:
 
     def say(self, text: str, payload: str | None) -> None:
         self.count += 1
-        kind = "button" if payload else ("start" if text.startswith("/start") else "text")
+        kind: InboundKind = (
+            "button" if payload else ("start" if text.startswith("/start") else "text")
+        )
         inbound = Inbound(
             channel=self.channel,
             conversation=self.shopper.id,
             message_id=f"test-{self.count}",
             shopper=self.shopper,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             text=text,
             payload=payload,
             timestamp=self.at,
@@ -142,8 +152,9 @@ def _stubs(w: Wild | None) -> dict[str, CallResponse]:
         if not rw.expect(dict, what="a response with 'status' and optional 'json'"):
             continue
         rw.only_keys({"status", "json", "error"}, "a stub response")
-        status = rw.get("status").int(low=100, high=599) if rw.get("status") else None  # type: ignore[union-attr]
-        error = rw.get("error").str() if rw.get("error") else None  # type: ignore[union-attr]
+        status_w, error_w = rw.get("status"), rw.get("error")
+        status = status_w.int(low=100, high=599) if status_w is not None else None
+        error = error_w.str() if error_w is not None else None
         if error:  # e.g. "timeout": no HTTP answer at all
             out[route] = CallResponse(status=None, error=error)
             continue
@@ -157,7 +168,8 @@ def _run_test(w: Wild, flow: Flow, stubs: dict[str, CallResponse], file: str) ->
     if not w.expect(dict, what="a test with 'name' and 'script'"):
         return Outcome("?", file, w.pos[0], (Failure(w.pos[0], "a test must be a mapping"),))
     w.only_keys(TEST_KEYS, "a test")
-    name = w.get("name").str() if w.get("name") else f"test at line {w.pos[0]}"  # type: ignore[union-attr]
+    name_w = w.get("name")
+    name = name_w.str() if name_w is not None else f"test at line {w.pos[0]}"
     shopper_w = w.get("shopper")
     who = plain(shopper_w.value) if shopper_w else {}
     if isinstance(who, str):
@@ -168,17 +180,20 @@ def _run_test(w: Wild, flow: Flow, stubs: dict[str, CallResponse], file: str) ->
         first_name=who.get("first_name"),
         locale=who.get("locale"),
     )
-    chosen = plain(w.get("variants").value) if w.get("variants") else {}  # type: ignore[union-attr]
+    variants_w = w.get("variants")
+    chosen = plain(variants_w.value) if variants_w is not None else {}
     variants = tuple((str(k), str(v)) for k, v in (chosen or {}).items())
-    initial_vars = plain(w.get("vars").value) if w.get("vars") else {}  # type: ignore[union-attr]
+    vars_w = w.get("vars")
+    initial_vars = plain(vars_w.value) if vars_w is not None else {}
     routes = {**stubs, **_stubs(w.get("stubs"))}
     on_duty = w.get("agents_on_duty")
+    channel_w = w.get("channel")
     status = InboxStatus(on_duty.int(low=0) or 0, 0) if on_duty is not None else None
     convo = _Conversation(
         flow=flow,
         services=StubServices(routes, status),
         at=_timestamp(w.get("at"), flow),
-        channel=str(plain(w.get("channel").value)) if w.get("channel") else "telegram",  # type: ignore[union-attr]
+        channel=str(plain(channel_w.value)) if channel_w is not None else "telegram",
         shopper=shopper,
         state=ConversationState(variants=variants, vars=dict(initial_vars or {})),
     )

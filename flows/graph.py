@@ -119,12 +119,12 @@ def _picture(flow: Flow) -> _Picture:
         )
     for i, intent in enumerate(flow.intents):
         words = ", ".join(intent.keywords[:4]) + (", …" if len(intent.keywords) > 4 else "")
-        lines = [f"intent: {intent.name}"]
+        intent_lines = [f"intent: {intent.name}"]
         if words:
-            lines.append(_short(words, SAY_CHARS))
+            intent_lines.append(_short(words, SAY_CHARS))
         if intent.examples:
-            lines.append(_short(f"“{intent.examples[0]}”", SAY_CHARS))
-        pic.globals.append(_Box(f"intent{i}", tuple(lines), "intent"))
+            intent_lines.append(_short(f"“{intent.examples[0]}”", SAY_CHARS))
+        pic.globals.append(_Box(f"intent{i}", tuple(intent_lines), "intent"))
         pic.global_edges.append(_Edge(f"intent{i}", key_of(intent.goto), "", "dashed"))
     if settings.person_button is not None:
         person = settings.person_button

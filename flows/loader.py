@@ -156,14 +156,14 @@ def _with_choices(nodes: dict[str, Node], settings: Settings) -> dict[str, Node]
     out = {}
     for node_id, node in nodes.items():
         choices = tuple(b for b in node.buttons if b.kind == "reply")
-        wants_person = node.waits and person and node_id != person.goto
-        if wants_person and all(b.goto != person.goto for b in choices):  # type: ignore[union-attr]
+        if (
+            person is not None
+            and node.waits
+            and node_id != person.goto
+            and all(b.goto != person.goto for b in choices)
+        ):
             extra = ButtonSpec(
-                person.title,  # type: ignore[union-attr]
-                PERSON_PAYLOAD,
-                person.goto,  # type: ignore[union-attr]
-                person.title,  # type: ignore[union-attr]
-                titles=person.titles,  # type: ignore[union-attr]
+                person.title, PERSON_PAYLOAD, person.goto, person.title, titles=person.titles
             )
             choices += (extra,)
         shown = tuple(Button(b.title, b.payload) for b in choices)
@@ -495,7 +495,9 @@ def _read_env(w: Wild | None, environ: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _read_canned(w: Wild | None, facts: NodeFacts) -> tuple[dict[str, str], dict[str, dict]]:
+def _read_canned(
+    w: Wild | None, facts: NodeFacts
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Agents' ready answers: name → text, or name → language → text."""
     if w is None or not w.expect(dict, what="a mapping of short name → answer text"):
         return {}, {}

@@ -346,7 +346,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def event_from_dict(data: dict[str, Any]) -> Event:
     body = dict(data)
     cls = EVENT_TYPES[body.pop("type")]
-    return from_dict(cls, body)  # type: ignore[return-value]
+    return from_dict(cls, body)
 
 
 __all__ = [

@@ -221,9 +221,10 @@ def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None
         return None
     keys = [str(k) for k in w.value]
     if len(keys) == 1 and keys[0] not in BUTTON_KEYS:  # shorthand: "- Track my order: track"
-        title = keys[0]
+        # items(), not get(title): a key YAML reads as a number (`- 5: node`) is no str key
+        title, target_w = next(w.items())
         facts.titles.append((title, w.key_pos(title)))
-        goto = _target(w.get(title), facts, f"button '{title}'")  # type: ignore[arg-type]
+        goto = _target(target_w, facts, f"button '{title}'")
         label = read_label(Wild(title, w.key_pos(title), w.path, w.diags), facts)
         others = label.translations if label else ()
         return ButtonSpec(title=title, payload=slug(title), goto=goto, value=title, titles=others)
@@ -256,7 +257,8 @@ def read_button(w: Wild, facts: NodeFacts, *, in_ask: bool) -> ButtonSpec | None
             "remove 'goto', or make it a normal button without 'url'/'call'",
         )
     value = plain(w.value["value"]) if "value" in w.value else title
-    assign = read_assignments(w.get("set"), facts) if w.get("set") is not None else ()  # type: ignore[arg-type]
+    set_w = w.get("set")
+    assign = read_assignments(set_w, facts) if set_w is not None else ()
     return ButtonSpec(
         title=title,
         payload=(payload.str() if payload is not None else None) or slug(title),
@@ -287,9 +289,13 @@ def read_ask(node_id: str, w: Wild, facts: NodeFacts) -> AskSpec | None:
         )
         return None
     facts.sets.add(variable)
-    prompt = read_text(w.get("ask"), facts)  # type: ignore[arg-type]
-    validation = read_expect(w.get("expect")) if w.get("expect") is not None else Validation()
-    retry = read_text(w.get("retry"), facts) if w.get("retry") is not None else None  # type: ignore[arg-type]
+    ask_w = w.get("ask")
+    assert ask_w is not None  # read_node reads an ask only for a node that has 'ask'
+    prompt = read_text(ask_w, facts)
+    expect_w = w.get("expect")
+    validation = read_expect(expect_w) if expect_w is not None else Validation()
+    retry_w = w.get("retry")
+    retry = read_text(retry_w, facts) if retry_w is not None else None
     retries_w = w.get("retries")
     retries = retries_w.int(low=0, high=10) if retries_w is not None else DEFAULT_RETRIES
     on_invalid_w = w.get("on_invalid")
@@ -365,9 +371,10 @@ def _read_number_rule(w: Wild, transform: str) -> Validation | None:
     if not w.expect(dict, what="'true' or a mapping with min, max, integer"):
         return None
     w.only_keys({"min", "max", "integer"}, "'expect.number'")
-    low = w.get("min").number() if w.get("min") is not None else None  # type: ignore[union-attr]
-    high = w.get("max").number() if w.get("max") is not None else None  # type: ignore[union-attr]
-    integer = bool(w.get("integer").bool()) if w.get("integer") is not None else False  # type: ignore[union-attr]
+    min_w, max_w, integer_w = w.get("min"), w.get("max"), w.get("integer")
+    low = min_w.number() if min_w is not None else None
+    high = max_w.number() if max_w is not None else None
+    integer = bool(integer_w.bool()) if integer_w is not None else False
     if low is not None and high is not None and low > high:
         w.diags.error(w.pos, f"min {low:g} is above max {high:g}", "swap them")
     return Validation(kind="number", low=low, high=high, integer=integer, transform=transform)  # type: ignore[arg-type]
@@ -397,7 +404,8 @@ def read_call(w: Wild, facts: NodeFacts) -> CallSpec | None:
             template = _template(hw, facts)
             if template:
                 headers.append((name, template))
-    body = _read_body(w.get("json"), facts) if w.get("json") is not None else None  # type: ignore[arg-type]
+    json_w = w.get("json")
+    body = _read_body(json_w, facts) if json_w is not None else None
     timeout = 5.0
     if (timeout_w := w.get("timeout")) is not None:
         number = timeout_w.number()
@@ -416,9 +424,8 @@ def read_call(w: Wild, facts: NodeFacts) -> CallSpec | None:
             save = None
         if save:
             facts.sets.add(save)
-    on_error = (
-        _target(w.get("on_error"), facts, "on_error") if w.get("on_error") is not None else None
-    )  # type: ignore[arg-type]
+    on_error_w = w.get("on_error")
+    on_error = _target(on_error_w, facts, "on_error") if on_error_w is not None else None
     if url is None:
         return None
     return CallSpec(method, url, tuple(headers), body, timeout, save, on_error)
@@ -500,18 +507,18 @@ def read_split(w: Wild, facts: NodeFacts) -> SplitSpec | None:
             if not item.expect(dict):
                 continue
             item.only_keys({"name", "weight", "goto"}, "a variant")
-            parts = [item.get(k) for k in ("name", "weight", "goto")]
-            if any(p is None for p in parts):
+            name_w, weight_w, goto_w = item.get("name"), item.get("weight"), item.get("goto")
+            if name_w is None or weight_w is None or goto_w is None:
                 item.diags.error(
                     item.pos, "a variant needs name, weight and goto", "add the missing ones"
                 )
                 continue
-            name, weight = parts[0].str(), parts[1].number()  # type: ignore[union-attr]
-            target = _target(parts[2], facts, "variant goto")  # type: ignore[arg-type]
+            name, weight = name_w.str(), weight_w.number()
+            target = _target(goto_w, facts, "variant goto")
             if weight is not None and weight <= 0:
                 item.diags.error(
-                    parts[1].pos,
-                    f"variant '{name}' has weight {weight:g}",  # type: ignore[union-attr]
+                    weight_w.pos,
+                    f"variant '{name}' has weight {weight:g}",
                     "use a positive weight, or remove the variant",
                 )
                 continue
@@ -539,9 +546,10 @@ def read_handoff(w: Wild, facts: NodeFacts) -> HandoffSpec | None:
     if not w.expect(dict, what="a queue name, or a mapping with queue, reason, then"):
         return None
     w.only_keys({"queue", "reason", "then"}, "'handoff'")
-    queue = w.get("queue").str() if w.get("queue") is not None else "support"  # type: ignore[union-attr]
-    reason = w.get("reason").str() if w.get("reason") is not None else ""  # type: ignore[union-attr]
-    then = _target(w.get("then"), facts, "then") if w.get("then") is not None else None  # type: ignore[arg-type]
+    queue_w, reason_w, then_w = w.get("queue"), w.get("reason"), w.get("then")
+    queue = queue_w.str() if queue_w is not None else "support"
+    reason = reason_w.str() if reason_w is not None else ""
+    then = _target(then_w, facts, "then") if then_w is not None else None
     return HandoffSpec(queue=queue or "support", reason=reason or "", then=then)
 
 

@@ -44,7 +44,7 @@ class ConversationState:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             if value != default:
                 out[f.name] = [list(v) for v in value] if f.name == "variants" else value
         return json.dumps(out, separators=(",", ":"), ensure_ascii=False, default=str)

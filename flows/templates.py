@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
@@ -78,7 +78,7 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
         tree = ENV.parse("{{ " + source + " }}")
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"expression error: {exc.message}", exc.lineno) from exc
-    body = tree.body[0].nodes if isinstance(tree.body[0], nodes.Output) else []  # type: ignore[attr-defined]
+    body = tree.body[0].nodes if isinstance(tree.body[0], nodes.Output) else []
     fast = _lookup(body[0]) if len(body) == 1 else None
 
     def evaluate(context: Mapping[str, Any]) -> Any:
@@ -106,7 +106,8 @@ def variables_read(source: str, *, expression: bool = False) -> set[str]:
     except TemplateSyntaxError:
         return set()
     found: set[str] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+    lookups: Iterator[nodes.Getattr | nodes.Getitem] = tree.find_all((nodes.Getattr, nodes.Getitem))
+    for node in lookups:
         target = node.node
         if isinstance(target, nodes.Name) and target.name == "vars":
             if isinstance(node, nodes.Getattr):
@@ -186,10 +187,10 @@ def _lookup(node: nodes.Node) -> Callable[[Mapping[str, Any]], Any] | None:
             return None
         return lambda ctx: _either(left(ctx), right, ctx)
     if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
-        left, right = _lookup(node.expr), _lookup(node.ops[0].expr)
-        if left is None or right is None:
+        lhs, rhs = _lookup(node.expr), _lookup(node.ops[0].expr)
+        if lhs is None or rhs is None:
             return None
-        return partial(_compare, left, right, _COMPARE[node.ops[0].op])
+        return partial(_compare, lhs, rhs, _COMPARE[node.ops[0].op])
     return None
 
 

@@ -53,7 +53,8 @@ def run_chat(
     variants: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """A terminal conversation; `variants` pins A/B variants: (("bot_vs_callcenter", "bot"),)."""
-    shopper = Shopper(id="terminal", name=name, first_name=(name.split() or [None])[0])
+    words = name.split()
+    shopper = Shopper(id="terminal", name=name, first_name=words[0] if words else None)
     fresh = ConversationState(variants=variants)
     state = fresh
     count = 0

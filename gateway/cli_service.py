@@ -10,17 +10,21 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
 from gateway.config import VARIABLES, Config
+
+if TYPE_CHECKING:  # the gateway itself is imported lazily: `gateway check` stays fast
+    from gateway.context import Gateway
 
 WORKER_NICE = 5  # `serve --worker-processes` where SCHED_BATCH is missing (see _worker_setup)
 # "\b" keeps click from rewrapping the list into one paragraph.
 ENV_HELP = "\b\n" + "\n".join(f"  {name:<32} {meaning}" for name, meaning in VARIABLES.items())
 
 
-def _gateway(environ: Mapping[str, str] | None = None):  # noqa: ANN202 (lazy import keeps `gateway check` fast)
+def _gateway(environ: Mapping[str, str] | None = None) -> Gateway:
     from gateway.context import build_gateway
     from gateway.logs import setup_logging
 
@@ -74,7 +78,7 @@ def serve(port: int | None, host: str, web_only: bool, threads: int, worker_proc
         gw = _gateway()
         _on_sighup(gw, children)
         if wakeup is not None:
-            gw.turn_ready = wakeup  # type: ignore[assignment]  # wakes the worker processes
+            gw.turn_ready = wakeup  # wakes the worker processes
         inline = not web_only and not children
         runtime = Runtime(gw, gw.config.workers).start() if inline else None
         listen = port or gw.config.port
@@ -149,7 +153,7 @@ def worker() -> None:
     _on_sighup(gw)
     wakeup = wakeup_from_env(os.environ)  # `gateway serve --worker-processes` started us
     if wakeup is not None:
-        gw.turn_ready = wakeup  # type: ignore[assignment]
+        gw.turn_ready = wakeup
     runtime = Runtime(gw, gw.config.workers, name=f"{os.getpid()}-").start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

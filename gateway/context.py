@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from adapters.redact import protect
 from adapters.registry import BuiltAdapters, build_adapters, delivery_reporting
@@ -31,6 +32,17 @@ from gateway.store.base import Store
 from gateway.store_health import StoreHealth
 
 
+class Wakeup(Protocol):
+    """What wakes idle turn workers: a `threading.Event` in one process, a pipe between
+    processes (`gateway.runtime.PipeWakeup`)."""
+
+    def set(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def clear(self) -> None: ...
+
+
 @dataclass
 class Gateway:
     config: Config
@@ -46,7 +58,7 @@ class Gateway:
     store_health: StoreHealth = field(default_factory=StoreHealth)  # writes failing, and why
     backlog: Backlog = field(default_factory=Backlog)  # the queue's depth, read once a second
     redact: Redactor = field(default_factory=Redactor)
-    turn_ready: threading.Event = field(default_factory=threading.Event)  # wakes idle workers
+    turn_ready: Wakeup = field(default_factory=threading.Event)  # wakes idle workers
     outbox_ready: threading.Event = field(default_factory=threading.Event)  # wakes the sender
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 
@@ -84,6 +84,7 @@ class RedisOutageBoard:
     """One small hash, channel -> [since, until, reason, expires_at]."""
 
     def __init__(self, url: str, prefix: str = "gw") -> None:
+        # decode_responses: replies are str, where redis-py's hints say `bytes | str`.
         self._r = redis.Redis.from_url(url, decode_responses=True)
         self._key = f"{prefix}:outages"
 
@@ -96,7 +97,8 @@ class RedisOutageBoard:
 
     def current(self, now: float) -> list[Outage]:
         found = []
-        for channel, raw in sorted(self._r.hgetall(self._key).items()):
+        rows = cast("dict[str, str]", self._r.hgetall(self._key))
+        for channel, raw in sorted(rows.items()):
             since, until, reason, expires_at = json.loads(raw)
             if expires_at > now:
                 found.append(Outage(channel, since, until, reason))

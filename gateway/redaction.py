@@ -209,7 +209,7 @@ def redact_shopper(shopper: Shopper) -> Shopper:
     names = {n: redact_payment(getattr(shopper, n) or "") for n in ("name", "first_name")}
     if all(v == (getattr(shopper, n) or "") for n, v in names.items()):
         return shopper
-    return replace(shopper, **{n: v or None for n, v in names.items()})
+    return replace(shopper, name=names["name"] or None, first_name=names["first_name"] or None)
 
 
 def redact_inbound(inbound: Inbound) -> Inbound:
@@ -231,7 +231,7 @@ def redact_inbound(inbound: Inbound) -> Inbound:
     if place and (place.name or place.address):
         named = {n: redact_payment(getattr(place, n) or "") or None for n in ("name", "address")}
         if any(v != getattr(place, n) for n, v in named.items()):
-            changes["location"] = replace(place, **named)
+            changes["location"] = replace(place, name=named["name"], address=named["address"])
     extras = tuple(
         (k, v if _is_id(k) else redact_payment(v)) for k, v in inbound.extras
     )  # fmt: skip

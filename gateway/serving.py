@@ -28,6 +28,7 @@ class ServerThread:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET(6) socket's name; bytes only for AF_UNIX
         return f"http://{host}:{port}"
 
     def start(self) -> ServerThread:

@@ -252,7 +252,7 @@ class TurnWorker:
         adapter = self.gw.adapters.adapters.get(claim.inbound.channel)
         if adapter is None or not replies:
             return []
-        items = []
+        items: list[OutboxItem] = []
         for n, reply in enumerate(replies):
             window = windows[n] if windows else None
             for out in adapter.render(reply, claim.inbound.conversation, window):

@@ -58,7 +58,7 @@ def choose_language(
 def _first(guess: LanguageGuess | None, hint: str | None, languages: tuple[str, ...]) -> str:
     if guess is not None:
         if hint in guess.candidates and not guess.decisive:
-            return hint  # type: ignore[return-value]
+            return hint
         if guess.confidence >= FIRST_CONFIDENCE or guess.decisive:
             return guess.language
     return hint or languages[0]

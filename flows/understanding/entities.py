@@ -57,9 +57,9 @@ def find_builtin(text: str, region: str | None = None) -> list[Entity]:
     cleaned = clean(text[:MAX_ENTITY_CHARS])
     out = [Entity("email", m.group(0).lower(), m.group(0)) for m in _EMAIL.finditer(cleaned)]
     without_emails = _EMAIL.sub(" ", cleaned)
-    for match in phonenumbers.PhoneNumberMatcher(without_emails, region):
-        number = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        out.append(Entity("phone", number, match.raw_string))
+    for found in phonenumbers.PhoneNumberMatcher(without_emails, region):
+        number = phonenumbers.format_number(found.number, phonenumbers.PhoneNumberFormat.E164)
+        out.append(Entity("phone", number, found.raw_string))
     for match in _SIZE.finditer(without_emails):
         value = (match.group("a") or match.group("b")).replace(",", ".")
         out.append(Entity("size", value, match.group(0)))

@@ -173,7 +173,7 @@ class Analytics:
 
 
 def _drain(pending: queue.SimpleQueue[TurnRecord], limit: int) -> list[TurnRecord]:
-    out = []
+    out: list[TurnRecord] = []
     while len(out) < limit:
         try:
             out.append(pending.get_nowait())

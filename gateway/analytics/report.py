@@ -209,8 +209,8 @@ def _experiment(
         sessions, *counts = summed[(variant, channel)]
         numbers = [sessions, distinct, *counts, agent_s]
         groups[(variant, channel)] = [n or 0 for n in numbers]
-        total = groups.setdefault((variant, ALL), [0] * len(numbers))
-        groups[(variant, ALL)] = [a + (b or 0) for a, b in zip(total, numbers, strict=True)]
+        overall = groups.setdefault((variant, ALL), [0] * len(numbers))
+        groups[(variant, ALL)] = [a + (b or 0) for a, b in zip(overall, numbers, strict=True)]
     stats = tuple(
         _variant_stats(variant, channel, counts, experiment)
         for (variant, channel), counts in sorted(groups.items(), key=_row_order)

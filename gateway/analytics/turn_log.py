@@ -18,7 +18,8 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import redis
 
@@ -47,7 +48,7 @@ def is_redis(url: str) -> bool:
 # A thread's fields in an entry (what the recorder stores of it).
 THREAD = ("id", "conversation", "channel", "queue", "created_at", "status", "agent",
           "claimed_at", "first_response_at", "resolved_at", "outcome")  # fmt: skip
-_DEFAULTS = (0, 1, 0, "bot", [], [], None)  # of the values after the events
+_DEFAULTS: tuple[Any, ...] = (0, 1, 0, "bot", [], [], None)  # of the values after the events
 
 
 def encode(record: TurnRecord) -> str:
@@ -79,7 +80,7 @@ def encode(record: TurnRecord) -> str:
 
 
 def decode(text: str) -> TurnRecord:
-    data = json.loads(text)
+    data: list[Any] | dict[str, Any] = json.loads(text)
     if isinstance(data, dict):  # the object form, written before entries were arrays
         return _decode_object(data)
     conversation, message_id, at, raw_events, *rest = data
@@ -147,20 +148,25 @@ class RedisTurnLog:
         last = row[0] if row else "0-0"
         copied = 0
         while True:
-            entries = self._r.xrange(self.key, min=f"({last}", count=READ_COUNT)
+            # redis-py types every reply as `bytes | str` (it cannot see decode_responses, off
+            # here) and an entry's id and fields as optional (for XCLAIM's deleted entries);
+            # XRANGE on this client returns bytes ids with their fields, never None.
+            entries = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self._r.xrange(self.key, min=f"({last}", count=READ_COUNT),
+            )
             if not entries:
                 return copied
             records = [decode(fields[b"r"].decode("utf-8")) for _id, fields in entries]
             last = entries[-1][0].decode("ascii")
-            copied += write_batch(
-                db,
-                records,
-                after=lambda d, cursor=last: d.execute(
-                    "INSERT INTO a_cursor(stream, last_id) VALUES (?, ?) "
-                    "ON CONFLICT(stream) DO UPDATE SET last_id = excluded.last_id",
-                    (self.key, cursor),
-                ),
-            )
+            copied += write_batch(db, records, after=partial(self._save_cursor, last_id=last))
+
+    def _save_cursor(self, db: sqlite3.Connection, last_id: str) -> None:
+        db.execute(
+            "INSERT INTO a_cursor(stream, last_id) VALUES (?, ?) "
+            "ON CONFLICT(stream) DO UPDATE SET last_id = excluded.last_id",
+            (self.key, last_id),
+        )
 
     def close(self) -> None:
         self._r.close()

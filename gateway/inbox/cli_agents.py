@@ -11,7 +11,7 @@ import click
 
 from gateway.config import Config
 from gateway.inbox.backends import open_inbox
-from gateway.inbox.model import DEFAULT_CAPACITY, Agent
+from gateway.inbox.model import DEFAULT_CAPACITY, Agent, Role
 from gateway.inbox.passwords import hash_password
 from gateway.inbox.store import InboxStore
 
@@ -39,7 +39,7 @@ def agent() -> None:
     help="http(s) URL of a photo sent with 'has joined' (https: shown in the inbox too).",
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-def add(login: str, display_name: str, role: str, capacity: int, queues: str,
+def add(login: str, display_name: str, role: Role, capacity: int, queues: str,
         photo_url: str | None, password_stdin: bool) -> None:  # fmt: skip
     """Add an agent, or replace the one with the same login (asks for a password; replacing
     ends the agent's sessions)."""
@@ -60,7 +60,7 @@ def add(login: str, display_name: str, role: str, capacity: int, queues: str,
                 display_name,
                 hashed,
                 role=role,
-                capacity=capacity,  # type: ignore[arg-type]
+                capacity=capacity,
                 queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
                 photo_url=photo_url,
                 # A new password: every session begun with the old one ends at its next request.

@@ -10,7 +10,7 @@ from gateway.inbox.model import Agent, Thread
 
 def agent_to_json(agent: Agent) -> str:
     """`on_duty` is left out: backends keep it apart, so replacing an agent keeps it."""
-    data = {f: getattr(agent, f) for f in Agent.__slots__ if f != "on_duty"}  # type: ignore[attr-defined]
+    data = {f: getattr(agent, f) for f in Agent.__slots__ if f != "on_duty"}
     data["queues"] = list(agent.queues)
     return json.dumps(data, separators=(",", ":"))
 
@@ -22,7 +22,7 @@ def agent_from_json(text: str, on_duty: bool) -> Agent:
 
 
 def thread_to_json(thread: Thread) -> str:
-    data = {f: getattr(thread, f) for f in Thread.__slots__}  # type: ignore[attr-defined]
+    data = {f: getattr(thread, f) for f in Thread.__slots__}
     data["variants"] = [list(v) for v in thread.variants]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -304,6 +304,8 @@ class RedisInbox:
     def __init__(self, url: str, prefix: str = "") -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError(f"Redis key prefix {prefix!r} must be free of braces (hash tags)")
+        # decode_responses: every reply is str. redis-py's hints say `bytes | str` (they cannot
+        # see the option), so the reads below `cast` the replies to their str forms.
         self._r = redis.Redis.from_url(url, decode_responses=True)
         self._b = f"{prefix}{{inbox}}:"
         self._threads, self._agents, self._open, self._waiting, self._version = (
@@ -341,11 +343,11 @@ class RedisInbox:
         return bool(self._write("remove_agent", login))
 
     def agent(self, login: str) -> Agent | None:
-        raw = self._r.hget(self._agents, login)
+        raw = cast("str | None", self._r.hget(self._agents, login))
         return _agent(raw) if raw is not None else None
 
     def agents(self) -> list[Agent]:
-        rows: dict[str, str] = self._r.hgetall(self._agents)
+        rows = cast("dict[str, str]", self._r.hgetall(self._agents))
         return [_agent(rows[login]) for login in sorted(rows)]
 
     def set_on_duty(self, login: str, on_duty: bool) -> None:
@@ -359,7 +361,7 @@ class RedisInbox:
         self._write("create_session", token, login, json.dumps(expires_at), ttl_ms)
 
     def session_agent(self, token: str, now: float) -> str | None:
-        raw: str | None = self._r.get(self._b + "session:" + token)
+        raw = cast("str | None", self._r.get(self._b + "session:" + token))
         if raw is None:
             return None
         expires_at, login = raw.split("\n", 1)
@@ -393,7 +395,7 @@ class RedisInbox:
         return _thread(raw)
 
     def thread(self, thread_id: str) -> Thread | None:
-        raw = self._r.hget(self._threads, thread_id)
+        raw = cast("str | None", self._r.hget(self._threads, thread_id))
         return _thread(raw) if raw is not None else None
 
     def open_thread_of(self, conversation: str) -> Thread | None:

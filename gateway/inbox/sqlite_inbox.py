@@ -227,6 +227,7 @@ class SQLiteInbox:
         return [thread_from_json(r[0]) for r in rows]
 
     def count_waiting(self, queue: str | None = None) -> int:
+        args: tuple[str, ...]
         if queue:
             sql, args = "status = 'waiting' AND queue = ?", (queue,)
         else:

@@ -75,7 +75,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.exceptions import NoScriptError
@@ -87,6 +87,7 @@ from gateway.store.base import (
     Buried,
     Claim,
     Conversation,
+    Direction,
     HandOver,
     HistoryEntry,
     OutboxItem,
@@ -109,7 +110,7 @@ Update = tuple[str, Any, Any]  # (conversation, version, score or "") for INDEX
 # History lines. The usual (direction, author) pairs are written as one digit and data's
 # usual keys as one letter: [at, who, text, data?]. Any other line is written in full,
 # [at, direction, author, text, data?], as every line was before (those are still read).
-_WHO = (("in", "shopper"), ("out", "bot"), ("system", "system"))
+_WHO: tuple[tuple[Direction, str], ...] = (("in", "shopper"), ("out", "bot"), ("system", "system"))
 _SHORT = {
     "kind": "k", "message_id": "m", "name": "n", "buttons": "b", "payload": "p", "call": "c",
     "attachments": "a", "location": "l", "agent": "g", "thread": "t",
@@ -149,7 +150,7 @@ def _entry(key: str, seq: int, line: str) -> HistoryEntry:
 _STATE = ("node", "mode", "version", "turns", "vars", "variants", "misses", "retries",
           "queue", "resume", "language", "heard", "heard_count", "offer")  # fmt: skip
 _STATE_DEFAULTS = {
-    f.name: f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+    f.name: f.default_factory() if callable(f.default_factory) else f.default
     for f in fields(ConversationState)
 }
 _STATE_OTHER = tuple(name for name in _STATE_DEFAULTS if name not in _STATE)
@@ -301,6 +302,8 @@ class RedisStore:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"Redis key prefix {prefix!r} must be non-empty and free of braces")
         self.prefix = prefix
+        # decode_responses: every reply is str. redis-py's hints say `bytes | str` (they cannot
+        # see the option), so the reads below `cast` the replies to their str forms.
         self._r = redis.Redis.from_url(url, decode_responses=True)
         self._wire = Wire(self._r)
         self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SCRIPTS.items()}
@@ -672,7 +675,10 @@ class RedisStore:
         found: list[Buried] = []
         start, page = 0, max(1, min(limit, 100))
         while limit > 0:
-            scored = self._r.zrange(self._buried_keys[0], start, start + page - 1, withscores=True)
+            scored = cast(
+                "list[tuple[str, float]]",
+                self._r.zrange(self._buried_keys[0], start, start + page - 1, withscores=True),
+            )
             if not scored or (len(found) >= limit and scored[0][1] > found[limit - 1].buried_at):
                 break
             pipe = self._r.pipeline(transaction=False)
@@ -696,9 +702,8 @@ class RedisStore:
 
     def _unbury(self, key: str, buried_id: str, now: float, *, again: bool) -> bool:
         x = self._k(key, ":x")
-        raw = next(
-            (r for r in self._r.lrange(x, 0, -1) if _buried(key, r).id == buried_id), None
-        )
+        entries = cast("list[str]", self._r.lrange(x, 0, -1))
+        raw = next((r for r in entries if _buried(key, r).id == buried_id), None)
         if raw is None:
             return False
         entry = ""
@@ -807,7 +812,9 @@ class RedisStore:
 
     def _item_key(self, item_id: str) -> str | None:
         """The conversation of an outbox item (remembered, else from the id -> conv hash)."""
-        return self._item_conv.get(item_id) or self._r.hget(self._oconv, item_id)
+        return self._item_conv.get(item_id) or cast(
+            "str | None", self._r.hget(self._oconv, item_id)
+        )
 
     def _add_step(self, batch: _Batch, key: str, item_id: str, action: str, a: Any = "",
                   b: Any = "") -> int:  # fmt: skip
@@ -864,8 +871,8 @@ class RedisStore:
         self._outbox_step(item_id, "dead", "", error)
 
     def dead_letters(self, limit: int = 100) -> list[OutboxItem]:
-        ids = self._r.zrange(self._odead, 0, limit - 1) if limit > 0 else []
-        keys = self._r.hmget(self._oconv, ids) if ids else []
+        ids = cast("list[str]", self._r.zrange(self._odead, 0, limit - 1)) if limit > 0 else []
+        keys = cast("list[str | None]", self._r.hmget(self._oconv, ids)) if ids else []
         found = [(i, k) for i, k in zip(ids, keys, strict=True) if k is not None]
         pipe = self._r.pipeline(transaction=False)
         for item_id, key in found:
@@ -878,7 +885,7 @@ class RedisStore:
         return self._outbox_step(item_id, "retry_dead", now)
 
     def update_delivery(self, platform_id: str, status: str, error: str | None) -> bool:
-        found = self._r.get(f"{self.prefix}:pid:{platform_id}")
+        found = cast("str | None", self._r.get(f"{self.prefix}:pid:{platform_id}"))
         if found is None:
             return False
         key, item_id = found.split("\n", 1)
@@ -886,7 +893,7 @@ class RedisStore:
         return bool(self._run("delivery", [self._k(key, ":o")], args))
 
     def outbox_items(self, conversation: str) -> list[OutboxItem]:
-        raw = self._r.hgetall(self._k(conversation, ":o"))
+        raw = cast("dict[str, str]", self._r.hgetall(self._k(conversation, ":o")))
         items = [_item(conversation, item_id, value) for item_id, value in raw.items()]
         return sorted(items, key=lambda o: o.seq)
 
@@ -894,7 +901,7 @@ class RedisStore:
         if limit <= 0:
             return []
         # The list is [marker, turn, marker, turn...]; the last `limit` turns hold enough events.
-        lines = self._r.lrange(self._k(key, ":e"), -2 * limit, -1)
+        lines = cast("list[str]", self._r.lrange(self._k(key, ":e"), -2 * limit, -1))
         turns = [json.loads(line) for line in lines if not line.startswith("#")]
         # A turn is its list of events, or [at, events] as written before the events expired.
         return [e for t in turns for e in (t if isinstance(t[0], dict) else t[1])][-limit:]

@@ -409,3 +409,20 @@ def test_secret_looking_env_names_are_refused() -> None:
     )
     (err,) = result.errors
     assert "'TELEGRAM_BOT_TOKEN' looks like a secret" in err.message
+
+
+def test_a_button_titled_with_a_number_loads_instead_of_crashing_the_checker() -> None:
+    result = check_yaml(HEAD + textwrap.indent(textwrap.dedent("""\
+        welcome:
+          say: "How many stars?"
+          buttons:
+            - 5: thanks
+            - 4: thanks
+        thanks:
+          say: "Thank you!"
+          end: true
+    """), "  "))  # fmt: skip
+    assert [d.format() for d in result.errors] == []
+    assert result.flow is not None
+    buttons = result.flow.nodes["welcome"].buttons
+    assert [(b.title, b.goto) for b in buttons] == [("5", "thanks"), ("4", "thanks")]
