@@ -4,7 +4,9 @@ A platform outage never loses a reply by itself. A 429/5xx/timeout/connect error
 capped, jittered exponential backoff (the platform's Retry-After wins when longer) for as long
 as the retry budget runs from the reply's creation (`SEND_RETRY_BUDGET_S`, an hour), and only
 then is dead-lettered; a permanent error goes to the dead-letter list at once. A "maybe sent"
-(read timeout, Twilio 500) is asked about before it is sent again where the platform can say
+(read timeout, Twilio 500, or a reply whose sender died before recording its answer: the
+store marks it STRANDED when its lease ends) is asked about before it is sent again where the
+platform can say
 (`Adapter.find_sent`: Twilio lists its messages), and sent again where it cannot (Telegram,
 Messenger: a rare double is better than a lost reply). A channel that keeps failing opens its
 circuit (`gateway.circuit`): replies wait untouched until a probe finds the platform back.

@@ -25,6 +25,11 @@ DELIVERY_FAILED = frozenset({"failed", "undelivered"})
 # An item handed over by commit_turn is leased this much longer than asked, so that the lease
 # its thread's claim_outbox returns it with is never shorter than that call asks for.
 HAND_OVER_SLACK_S = 1.0
+# The last error of a pending outbox item claimed while still leased: the sender that held it
+# ended without an answer recorded (it died, or its send outlived the lease), so it may have
+# gone out. Claiming such an item counts an attempt and sets this; the sender asks the
+# platform (`Adapter.find_sent`) before sending it again.
+STRANDED = "uncertain:lease_ended"
 
 
 def delivery_rank(status: str | None) -> float:

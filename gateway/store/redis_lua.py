@@ -7,7 +7,7 @@ number formatting would round them.
 
 from __future__ import annotations
 
-from gateway.store.base import DELIVERY_FAILED, DELIVERY_ORDER, delivery_rank
+from gateway.store.base import DELIVERY_FAILED, DELIVERY_ORDER, STRANDED, delivery_rank
 
 # A hash keeps its compact listpack form while every value is at most this long (Redis's
 # default hash-max-listpack-value): a state that fits lives in the conversation's hash.
@@ -67,6 +67,11 @@ local function claim_head(o, op, now, lease_until)
   local due = m[3]
   if m[4] ~= "" and tonumber(m[4]) > tonumber(due) then due = m[4] end
   if tonumber(due) > tonumber(now) then return {0, due} end
+  if m[4] ~= "" then  -- still leased: its sender ended without an answer (see STRANDED)
+    m[2], m[7] = m[2] + 1, '"""
+    + STRANDED
+    + """'
+  end
   m[4] = lease_until
   local raw = enc(m, imm)
   redis.call("HSET", o, ids[1], raw)

@@ -4,6 +4,8 @@ Each hot statement is shaped to use one index and no scan: `EXPLAIN QUERY PLAN` 
 them shows a SEARCH. Partial indexes are used only when a query repeats their WHERE exactly.
 """
 
+from gateway.store.base import STRANDED
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
@@ -173,13 +175,17 @@ SQL_OUTBOX_SENT = (
     "WHERE id = ? AND status = 'pending' RETURNING conversation"
 )
 SQL_ANY_OUTBOX_DUE = "SELECT 1 FROM outbox WHERE due <= ? LIMIT 1"
+# A pending item still leased when it is claimed is marked STRANDED (see base.py); the
+# right-hand sides read the row as it was before this UPDATE.
+_LEASE = f"""lease_until = ?1, due = ?1, attempts = attempts + (lease_until IS NOT NULL),
+    last_error = CASE WHEN lease_until IS NOT NULL THEN '{STRANDED}' ELSE last_error END"""
 SQL_CLAIM_OUTBOX = f"""
-UPDATE outbox SET lease_until = ?1, due = ?1 WHERE id IN (
+UPDATE outbox SET {_LEASE} WHERE id IN (
     SELECT id FROM outbox WHERE due <= ?2 ORDER BY due LIMIT ?3)
 RETURNING {OUTBOX_COLUMNS}
 """
 SQL_CLAIM_HEAD = f"""
-UPDATE outbox SET lease_until = ?1, due = ?1
+UPDATE outbox SET {_LEASE}
 WHERE id = (SELECT id FROM outbox WHERE conversation = ?2 AND status = 'pending'
             ORDER BY seq LIMIT 1)
   AND due <= ?3

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gateway.store.base import HAND_OVER_SLACK_S, Store
+from gateway.store.base import HAND_OVER_SLACK_S, STRANDED, Store
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
 
 
@@ -41,6 +41,37 @@ def test_an_expired_outbox_lease_makes_the_item_due_again(store: Store) -> None:
     assert ids(store.claim_outbox(T0, 10, 5)) == ["telegram:c1:c1-0:0"]
     assert store.claim_outbox(T0 + 9, 10, 5) == []
     assert ids(store.claim_outbox(T0 + 11, 10, 5)) == ["telegram:c1:c1-0:0"]
+
+
+def test_an_item_whose_lease_ended_unanswered_is_claimed_as_maybe_sent(store: Store) -> None:
+    run_turn(store, "c1", 0, T0, replies=2)
+    (first,) = store.claim_outbox(T0, 10, 5)
+    assert (first.attempts, first.last_error) == (0, None)
+    (again,) = store.claim_outbox(T0 + 11, 10, 5)  # its sender died with it
+    assert again.id == first.id
+    assert (again.attempts, again.last_error) == (1, STRANDED)
+    store.outbox_retry(again.id, T0 + 12, "uncertain:timeout")
+    (retried,) = store.claim_outbox(T0 + 12, 10, 5)  # its lease ended with an answer
+    assert (retried.attempts, retried.last_error) == (2, "uncertain:timeout")
+    store.outbox_sent(retried.id, "p-1", T0 + 13)
+    (second,) = store.claim_outbox(T0 + 13, 10, 5)
+    assert (second.attempts, second.last_error) == (0, None)
+
+
+def test_a_handed_item_whose_thread_died_is_claimed_as_maybe_sent(store: Store) -> None:
+    store.hand_over_commits(LEASE)
+    run_turn(store, "c1", 0, T0)
+    later = time.time() + LEASE + HAND_OVER_SLACK_S + 1
+    (item,) = in_thread(lambda: store.claim_outbox(later, LEASE, 5))
+    assert (item.attempts, item.last_error) == (1, STRANDED)
+
+
+def test_a_deferred_item_is_not_taken_for_maybe_sent(store: Store) -> None:
+    run_turn(store, "c1", 0, T0)
+    (item,) = store.claim_outbox(T0, 10, 5)
+    store.outbox_defer(item.id, T0 + 1)  # paced: its lease given back
+    (again,) = store.claim_outbox(T0 + 1, 10, 5)
+    assert (again.attempts, again.last_error) == (0, None)
 
 
 def test_outbox_retry_counts_an_attempt_and_waits_until_next_at(store: Store) -> None:
