@@ -302,8 +302,8 @@ def race(gw: Gateway, server: Server) -> dict[str, float]:
 
 
 def backend(name: str, store_url: str, work: Path, password_hash: str) -> list[tuple[str, str, str]]:
+    from gateway.assemble import build_gateway
     from gateway.config import Config
-    from gateway.context import build_gateway
     from gateway.serving import ServerThread
     from gateway.shop_stub import create_shop_app
 

@@ -186,8 +186,8 @@ def idle_conversation_bytes(
     import logging
 
     from adapters.base import WebhookRequest
+    from gateway.assemble import build_gateway
     from gateway.config import Config
-    from gateway.context import build_gateway
     from gateway.worker import TurnWorker
 
     redis.flush()

@@ -16,13 +16,14 @@ from typing import Any
 
 from flows.checks import check_graph
 from flows.diagnostics import Diagnostic, Diagnostics, FlowError, did_you_mean
-from flows.experiments import Experiment, read_experiments
+from flows.experiments import read_experiments
 from flows.hours_reader import read_hours, read_notices
 from flows.i18n.languages import KNOWN, info, is_language_code
 from flows.messages import Button
 from flows.model import (
     PERSON_PAYLOAD,
     ButtonSpec,
+    Experiment,
     Flow,
     Intent,
     Node,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from flows.hours import BusinessHours
@@ -17,7 +18,6 @@ from flows.templates import Template
 from flows.understanding.understander import Thresholds
 
 if TYPE_CHECKING:
-    from flows.experiments import Experiment
     from flows.understanding.understander import Understander
 
 Context = Mapping[str, Any]
@@ -297,6 +297,32 @@ class Settings:
     languages: tuple[str, ...] = ("en",)
     handoff_notice: HandoffNotices | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    goals: tuple[str, ...] = ()  # goals that count as success; () means every goal
+    csat: str | None = None  # the variable holding the 1-5 satisfaction answer
+    nps: str | None = None  # the variable holding the 0-10 recommend answer
+    start: date | None = None  # first day (UTC) shoppers enter it
+    stop: date | None = None  # first day (UTC) it no longer runs
+    rollout: float = 1.0  # share of shoppers that enter it at all
+    default: str | None = None  # variant for shoppers outside it (default: the first)
+    winner: str | None = None  # variant for everyone once it has stopped (default: `default`)
+    abandon_after_s: float = 1800.0  # silent this long on a bot question, no goal: abandoned
+    agent_cost_per_hour: float | None = None  # for cost per conversation in the report
+    min_effect: float = 0.05  # the smallest difference in a rate worth detecting
+    alpha: float = 0.05  # the report's error rate for "a winner"
+
+    def running(self, at: float) -> bool:
+        """Whether shoppers are being assigned at `at` (epoch seconds)."""
+        day = datetime.fromtimestamp(at, UTC).date()
+        started = self.start is None or day >= self.start
+        return started and (self.stop is None or day < self.stop)
+
+    def stopped(self, at: float) -> bool:
+        return self.stop is not None and datetime.fromtimestamp(at, UTC).date() >= self.stop
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ ENV_HELP = "\b\n" + "\n".join(f"  {name:<32} {meaning}" for name, meaning in VAR
 
 
 def _gateway(environ: Mapping[str, str] | None = None) -> Gateway:
-    from gateway.context import build_gateway
+    from gateway.assemble import build_gateway
     from gateway.logs import setup_logging
 
     config = Config.from_env(environ)

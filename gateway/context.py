@@ -1,33 +1,27 @@
 """Everything one gateway process shares: settings, store, adapters, the live flow, metrics.
 
-Built once by `build_gateway()`; the web app and the worker threads receive it explicitly, so
-there are no module globals and tests can build as many as they like.
+Built once by `gateway.assemble.build_gateway()`; the web app and the worker threads receive
+it explicitly, so there are no module globals and tests can build as many as they like.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from adapters.redact import protect
-from adapters.registry import BuiltAdapters, build_adapters, delivery_reporting
-from gateway.analytics.recorder import Analytics, analytics_path
-from gateway.analytics.turn_log import RedisTurnLog, is_redis
+from adapters.registry import BuiltAdapters
+from gateway.analytics.recorder import Analytics
 from gateway.circuit import Circuits
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
-from gateway.inbox.backends import open_inbox
 from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
-from gateway.outages import open_outage_board
 from gateway.pacing import Pacer
 from gateway.redaction import Redactor
 from gateway.shedding import Backlog
-from gateway.store import open_store
 from gateway.store.base import Store
 from gateway.store_health import StoreHealth
 
@@ -75,28 +69,3 @@ class Gateway:
 def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
     """What flows.yaml's `env:` may read: never the gateway's own secrets."""
     return {k: v for k, v in env.items() if k not in SECRET_NAMES}
-
-
-def build_gateway(config: Config) -> Gateway:
-    # PTB 22 warns on integer retry_after unless told to use timedelta; we read both forms.
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
-    protect(*(v for k, v in config.env.items() if k in SECRET_NAMES and v))
-    store = open_store(config.store_url, delivery_reporting())  # creates the SQLite folder
-    gw = Gateway(
-        config=config,
-        store=store,
-        adapters=build_adapters(config.env),
-        flows=FlowHolder(config.flows_path, without_secrets(config.env)),
-        services=HttpServices(),
-        inbox=open_inbox(config.store_url),
-        analytics=Analytics(
-            analytics_path(config.store_url, config.analytics_url),
-            sink=RedisTurnLog(config.store_url) if is_redis(config.store_url) else None,
-        ),
-        redact=Redactor(config.redact_patterns, config.redact_history),
-        circuits=Circuits(board=open_outage_board(config.store_url)),
-    )
-    from gateway.inbox.service import InboxService  # the service needs a built Gateway
-
-    gw.services.status_source = InboxService(gw, gw.inbox).status  # type: ignore[arg-type]
-    return gw

@@ -71,8 +71,8 @@ def demo(port: int, sandbox_port: int, shop_port: int) -> None:
 
     from adapters.sandbox.server import Sandbox
     from gateway.app import create_app
+    from gateway.assemble import build_gateway
     from gateway.config import Config
-    from gateway.context import build_gateway
     from gateway.logs import setup_logging
     from gateway.runtime import Runtime
     from gateway.serving import ServerThread

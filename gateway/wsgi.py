@@ -9,8 +9,8 @@ import atexit
 import os
 
 from gateway.app import create_app
+from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import build_gateway
 from gateway.logs import setup_logging
 from gateway.runtime import Runtime
 

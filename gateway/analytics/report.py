@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.experiments import Experiment
+from flows.model import Experiment
 from gateway.analytics.stats import (
     Look,
     Rate,

@@ -15,7 +15,8 @@ from gateway.analytics.days import day_start
 from gateway.analytics.turn_log import open_report_db
 from gateway.context import Gateway
 from gateway.inbox.auth import login_required
-from gateway.inbox.web import _inbox, bp
+from gateway.inbox.blueprint import bp
+from gateway.inbox.blueprint import current_inbox as _inbox
 
 if TYPE_CHECKING:
     from gateway.analytics.report import Report

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import (
-    Blueprint,
     Flask,
     Response,
     abort,
@@ -28,6 +27,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from gateway.context import Gateway
+from gateway.inbox import dashboard  # noqa: F401  (adds the report's routes to the blueprint)
 from gateway.inbox.auth import (
     LoginResult,
     check_login,
@@ -37,35 +37,23 @@ from gateway.inbox.auth import (
     start_session,
     unlock,
 )
+from gateway.inbox.blueprint import bp
+from gateway.inbox.blueprint import current_gateway as _gw
+from gateway.inbox.blueprint import current_inbox as _inbox
 from gateway.inbox.model import InboxError, Thread
 from gateway.inbox.service import InboxService
-from gateway.inbox.store import InboxStore
 from gateway.inbox.views import (
     messages_view,
     queue_view,
     read_refusal,
-    shown_photo,
     thread_view,
 )
 
-bp = Blueprint("inbox", __name__, url_prefix="/inbox", template_folder="templates",
-               static_folder="static")  # fmt: skip
 csrf = CSRFProtect()
-bp.add_app_template_global(shown_photo, "shown_photo")  # the header's photo of the agent
 logger = logging.getLogger(__name__)
 BURIED_SHOWN = 50  # buried messages listed on the admin page (`gateway buried` lists all)
 CSP = ("default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")  # fmt: skip
-
-
-def _gw() -> Gateway:
-    return current_app.extensions["gateway"]
-
-
-def _inbox() -> InboxStore:
-    inbox = _gw().inbox
-    assert inbox is not None
-    return inbox
 
 
 def _service() -> InboxService:
@@ -355,5 +343,3 @@ def api_updates() -> Any:
     since = request.args.get("since", -1, type=int)
     return jsonify(version=version, changed=version != since, waiting=_inbox().count_waiting())
 
-
-from gateway.inbox import dashboard as _dashboard  # noqa: E402,F401  (registers its routes)

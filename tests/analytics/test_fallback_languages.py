@@ -20,8 +20,8 @@ from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import build_report
 from gateway.analytics.turn_log import decode, encode
 from gateway.app import create_app
+from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import build_gateway
 from gateway.inbox.model import Agent
 from gateway.inbox.passwords import hash_password
 from tests.analytics.test_report import DAY, EXP, T0, node, turn

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flows.experiments import Experiment
 from flows.messages import Inbound, Shopper
+from flows.model import Experiment
 from gateway.analytics.recorder import Analytics, TurnRecord, analytics_path, connect
 from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import ALL, build_report
 from gateway.analytics.stats import wilson
+from gateway.assemble import build_gateway
 from gateway.cli import main
 from gateway.config import Config
-from gateway.context import Gateway, build_gateway
+from gateway.context import Gateway
 from gateway.inbox.model import Thread
 from gateway.worker import TurnWorker
 from tests.conftest import always_open_flows

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flows.experiments import Experiment
+from flows.model import Experiment
 from gateway.analytics.recorder import Analytics, TurnRecord
 from gateway.analytics.report import ALL, Report, build_report, cumulative_looks
 from gateway.analytics.stats import always_valid_p

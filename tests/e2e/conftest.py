@@ -16,8 +16,9 @@ from adapters.sandbox.server import Sandbox
 from flows.model import Flow
 from flows.split import choose_variant
 from gateway.app import create_app
+from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import Gateway, build_gateway
+from gateway.context import Gateway
 from gateway.demo import demo_environment
 from gateway.runtime import Runtime
 from gateway.serving import ServerThread

@@ -31,8 +31,9 @@ import pytest
 import requests
 
 from gateway.app import create_app
+from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import Gateway, build_gateway
+from gateway.context import Gateway
 from gateway.demo import demo_environment
 from gateway.serving import ServerThread
 from tests.conftest import always_open_flows

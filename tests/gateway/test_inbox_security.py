@@ -21,9 +21,10 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from gateway.app import create_app
+from gateway.assemble import build_gateway
 from gateway.cli import main
 from gateway.config import Config
-from gateway.context import Gateway, build_gateway
+from gateway.context import Gateway
 from gateway.inbox import auth, passwords
 from gateway.inbox.model import Agent, Thread
 from gateway.serving import ServerThread

@@ -14,8 +14,9 @@ from flows.engine import StepResult, step
 from flows.loader import load_flow
 from flows.messages import HandoffRequested, Inbound, Shopper
 from flows.state import ConversationState
+from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import Gateway, build_gateway
+from gateway.context import Gateway
 from gateway.inbox.model import Agent, InboxError, NotYours, Thread
 from gateway.inbox.outside_window import first_name, satisfaction_node
 from gateway.inbox.service import InboxService
