@@ -210,7 +210,8 @@ class NotSent:
 
 @dataclass(frozen=True, slots=True)
 class CannotTell:
-    """The platform has no way to say whether a message went out (Telegram, Messenger)."""
+    """The platform has no way to say whether a message went out: Telegram always; Messenger
+    when the page token may not read conversations, or the message cannot be compared."""
 
 
 # What a platform says of a send whose answer was lost: it went (`Sent`, with its id), it did

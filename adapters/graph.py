@@ -6,17 +6,22 @@ with connect/read timeouts instead of a bare `requests.post`, a configurable Gra
 and version, and `messaging_type`/`tag` on messages. Errors are classified on Graph's
 `error.code`, `error_subcode` and `is_transient`, never on the message text.
 https://developers.facebook.com/docs/messenger-platform/error-codes
+
+Reads (`GraphBot.read`: the page's id, the Conversations API) go through the same session and
+timeouts; a read's failure is a value too, classified like a send's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from pymessenger.bot import Bot
 
 from adapters.base import Failed, FailureKind, RetryLater, SendResult, Sent
-from adapters.transport import mount_pool, retry_after_s
+from adapters.transport import mount_pool, retry_after_s, transport_result
 
 GRAPH_API = "https://graph.facebook.com"
 DEFAULT_VERSION = "25.0"
@@ -28,6 +33,9 @@ RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80006})
 TRANSIENT_CODES = frozenset({1, 2})  # unknown error / service temporarily unavailable
 CONFIG_CODES = frozenset({102, 190, 200, 230})  # bad token or missing permission
 OUTSIDE_WINDOW = (10, 2018278)  # sent outside the allowed window
+READ_RETRY_S = 5.0  # a read that timed out or lost its connection: ask again after this
+
+ReadResult = dict[str, Any] | RetryLater | Failed  # a GET's JSON object, or why there is none
 
 
 class GraphBot(Bot):  # pymessenger ships no type hints: Bot is Any to mypy
@@ -52,6 +60,23 @@ class GraphBot(Bot):  # pymessenger ships no type hints: Bot is Any to mypy
         return self.session.post(
             f"{self.graph_url}/me/messages", params=self.auth_args, json=payload
         )
+
+    def read(self, path: str, params: Mapping[str, str] | None = None) -> ReadResult:
+        """GET /{path} with the page token: its JSON object, or what its failure means
+        (`RetryLater`: network, 5xx, rate limit; `Failed`: refused, e.g. a missing permission).
+
+        Never raises for a network error: the exception's text would carry the URL, and with
+        it the token, so it is dropped here."""
+        try:
+            response = self.session.get(
+                f"{self.graph_url}/{quote(path.lstrip('/'), safe='/')}",
+                params={**self.auth_args, **(params or {})},
+            )
+        except requests.RequestException as exc:
+            result = transport_result(exc)
+            delay = result.delay_s if isinstance(result, RetryLater) else READ_RETRY_S
+            return RetryLater(delay, type(exc).__name__, "Graph read failed")
+        return read_result(response)
 
     def send_raw(self, payload: dict[str, Any]) -> Any:
         """pymessenger's contract (the decoded JSON), now pooled and with timeouts."""
@@ -89,6 +114,24 @@ class GraphBot(Bot):  # pymessenger ships no type hints: Bot is Any to mypy
         self.session.close()
 
 
+def read_result(response: requests.Response) -> ReadResult:
+    """A Graph read's response: the JSON object on success, else its error classified."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and "error" not in body:
+        return body
+    if response.status_code == 200:  # an answer Graph does not give: a proxy's page, say
+        return RetryLater(TRANSIENT_RETRY_S, "200", "Graph answered without a JSON object")
+    error = body.get("error") if isinstance(body, dict) else None
+    return classify_error(
+        response.status_code,
+        error if isinstance(error, dict) else None,
+        retry_after_s(response.headers),
+    )
+
+
 def response_result(response: requests.Response) -> SendResult:
     """A Send API response as an outcome; the platform's own code is kept."""
     try:
@@ -107,7 +150,7 @@ def response_result(response: requests.Response) -> SendResult:
 
 def classify_error(
     status: int, error: dict[str, Any] | None, retry_after: float | None
-) -> SendResult:
+) -> RetryLater | Failed:
     """Branch on error.code / error_subcode / is_transient, then on the HTTP status."""
     if error is None:
         if status == 429 or status >= 500:

@@ -6,14 +6,22 @@ template (≤ 3 postback / web_url / phone_number buttons) when a link or a call
 whatever does not fit degrades to the shared numbered text, never dropping an option.
 https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies
 https://developers.facebook.com/docs/messenger-platform/send-messages/template/button
+
+A send whose answer was lost is looked up with the Conversations API (`find_sent`) where the
+page token may read the page's conversations.
+https://developers.facebook.com/docs/messenger-platform/conversations
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -21,11 +29,15 @@ import requests
 from adapters.base import (
     DAY_S,
     CannotTell,
+    Failed,
     HttpReply,
+    NotSent,
     Outgoing,
     ParseError,
     ParseResult,
+    RetryLater,
     SendResult,
+    Sent,
     SentCheck,
     WebhookRequest,
     WindowDecision,
@@ -59,6 +71,14 @@ STANDARD_WINDOW_S = DAY_S
 HUMAN_AGENT_WINDOW_S = 7 * DAY_S
 MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio"}  # anything else: "file"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# https://developers.facebook.com/docs/messenger-platform/conversations: details are given for a
+# conversation's 20 latest messages only; a lost send is looked for among them.
+FIND_LIMIT = 20
+CLOCK_SLACK_S = 2.0  # our clock and Meta's may differ by this much (created_time: whole seconds)
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"  # created_time: "2026-12-08T01:02:03+0000"
+LOOKUP_PERMISSIONS = "pages_messaging, pages_read_engagement, pages_manage_metadata"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,7 @@ class MessengerConfig:
     app_secret: str = field(repr=False)
     page_token: str = field(repr=False)
     verify_token: str = field(repr=False)
+    page_id: str | None = None  # None: asked once (GET /me?fields=id) when a lookup needs it
     graph_base_url: str | None = None
     api_version: str = DEFAULT_VERSION
     connect_timeout_s: float = 3.05
@@ -82,6 +103,8 @@ class MessengerAdapter:
     def __init__(self, config: MessengerConfig) -> None:
         self.config = config
         protect(config.page_token, config.app_secret)
+        self._page_id = config.page_id or None
+        self._lookup_refused = threading.Event()  # said once (one adapter per process)
         self._bot = GraphBot(
             config.page_token,
             app_secret=config.app_secret,
@@ -151,8 +174,66 @@ class MessengerAdapter:
         return self._post({"recipient": {"id": to}, "sender_action": "typing_on"})
 
     def find_sent(self, out: Outgoing, since: float) -> SentCheck:
-        """The Send API cannot list a conversation's messages: a lost send is sent again."""
-        return CannotTell()
+        """Did `out` reach the shopper after `since`? The Conversations API is asked for the
+        page's conversation with `out.to` and its latest `FIND_LIMIT` messages.
+
+        - A message from the page, created at or after `since - CLOCK_SLACK_S`, with the
+          payload's text is the lost send: `Sent(its mid)`. A text message (with or without
+          quick replies) that no such message matches: `NotSent`.
+        - A button template is compared on its template text, but Graph documents no text for
+          a template, nor for an attachment (never compared): if the page sent anything since
+          then that does not match, `CannotTell`; if it sent nothing, `NotSent`.
+        - Every listed message is within the window (the list may end before the send):
+          `CannotTell` unless one matched.
+        - The page's token may not read conversations (it needs pages_messaging,
+          pages_read_engagement, pages_manage_metadata and Advanced Access), or is invalid:
+          `CannotTell`, logged once per process. A network error, a 5xx or a rate limit:
+          `RetryLater`.
+        """
+        page = self._page()
+        if not isinstance(page, str):
+            return page
+        found = self._read(f"{page}/conversations", {"platform": "messenger", "user_id": out.to})
+        if not isinstance(found, dict):
+            return found
+        threads = found.get("data")
+        if not isinstance(threads, list):
+            return CannotTell()
+        if not threads:
+            return NotSent()  # no conversation: the page never wrote to this shopper
+        thread = threads[0] if isinstance(threads[0], dict) else {}
+        if not thread.get("id"):
+            return CannotTell()
+        fields = f"messages.limit({FIND_LIMIT}){{id,created_time,from,message}}"
+        node = self._read(str(thread["id"]), {"fields": fields})
+        if not isinstance(node, dict):
+            return node
+        return _find_in(_listed(node), page, out.payload, since - CLOCK_SLACK_S)
+
+    def _page(self) -> str | SentCheck:
+        """The page's id: from the settings, else asked once with the page token."""
+        if self._page_id:
+            return self._page_id
+        me = self._read("me", {"fields": "id"})
+        if not isinstance(me, dict):
+            return me
+        if not me.get("id"):
+            return CannotTell()
+        self._page_id = str(me["id"])
+        return self._page_id
+
+    def _read(self, path: str, params: Mapping[str, str]) -> dict[str, Any] | SentCheck:
+        """A Graph read for `find_sent`: its JSON object, or what its failure means there."""
+        result = self._bot.read(path, params)
+        if isinstance(result, RetryLater):
+            reason = "could not list messages"
+            return RetryLater(result.delay_s, "find_sent", reason, result.throttled)
+        if isinstance(result, Failed):
+            if not self._lookup_refused.is_set():
+                self._lookup_refused.set()
+                _warn_lookup_refused(result.code)
+            return CannotTell()
+        return result
 
     def _post(self, payload: dict[str, Any]) -> SendResult:
         try:
@@ -202,6 +283,68 @@ class MessengerAdapter:
 
     def close(self) -> None:
         self._bot.close()
+
+
+def _warn_lookup_refused(code: str) -> None:
+    """Graph refused the Conversations API (no secret, no text logged)."""
+    logger.warning(
+        "messenger_lookup_refused",
+        extra={
+            "channel": "messenger",
+            "code": code,
+            "error": f"the page token needs {LOOKUP_PERMISSIONS} (Advanced Access) to look up "
+            "a reply whose answer was lost; until then such a reply is sent again",
+        },
+    )
+
+
+def _listed(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a conversation node (`?fields=messages{...}`), newest first."""
+    messages = node.get("messages")
+    data = messages.get("data") if isinstance(messages, dict) else None
+    return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+
+def _find_in(
+    listed: list[dict[str, Any]], page: str, payload: Mapping[str, Any], cutoff: float
+) -> SentCheck:
+    """`find_sent`'s verdict on a conversation's latest messages (see there)."""
+    message = payload.get("message")
+    wanted, exact = _comparable(message if isinstance(message, dict) else {})
+    oldest = float("inf")
+    recent: list[dict[str, Any]] = []
+    for item in listed:
+        created = _created(item)
+        oldest = min(oldest, created)
+        sender = item.get("from")
+        if isinstance(sender, dict) and str(sender.get("id")) == page and created >= cutoff:
+            recent.append(item)
+    for item in recent:
+        if wanted and str(item.get("message") or "").strip() == wanted:
+            return Sent(str(item.get("id") or ""))
+    if len(listed) >= FIND_LIMIT and oldest >= cutoff:
+        return CannotTell()  # the list ends inside the window: the send may be older still
+    return NotSent() if exact or not recent else CannotTell()
+
+
+def _comparable(message: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """(the text to look for, whether a listed message shows it for certain): a text
+    message's text, certain; a button template's text, uncertain; an attachment's: none."""
+    if isinstance(message.get("text"), str):
+        return message["text"].strip(), True
+    attachment = message.get("attachment")
+    payload = attachment.get("payload") if isinstance(attachment, dict) else None
+    if isinstance(payload, dict) and isinstance(payload.get("text"), str):
+        return payload["text"].strip(), False
+    return None, False
+
+
+def _created(item: Mapping[str, Any]) -> float:
+    """A listed message's created_time in epoch seconds; 0 when it has none readable."""
+    try:
+        return datetime.strptime(str(item.get("created_time")), GRAPH_TIME).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _media(kind: str, url: str) -> dict[str, Any]:

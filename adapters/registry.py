@@ -121,6 +121,7 @@ def messenger_config(env: Mapping[str, str]) -> MessengerConfig:
         app_secret=secret,
         page_token=token,
         verify_token=verify,
+        page_id=env.get("MESSENGER_PAGE_ID") or None,
         graph_base_url=env.get("GRAPH_API_BASE_URL") or None,
         api_version=(env.get("GRAPH_API_VERSION") or DEFAULT_VERSION).removeprefix("v"),
     )

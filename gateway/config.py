@@ -35,6 +35,7 @@ VARIABLES: dict[str, str] = {
     "MESSENGER_APP_SECRET": "Messenger: app secret (signs webhooks; secret)",
     "MESSENGER_PAGE_TOKEN": "Messenger: page access token (secret)",
     "MESSENGER_VERIFY_TOKEN": "Messenger: webhook verify token (secret)",
+    "MESSENGER_PAGE_ID": "Messenger: the page's id (optional: asked with the page token once)",
     "GRAPH_API_VERSION": "Messenger: Graph API version (default 25.0)",
     "TELEGRAM_BOT_TOKEN": "Telegram: bot token (secret)",
     "TELEGRAM_SECRET_TOKEN": "Telegram: the webhook's secret_token (secret)",

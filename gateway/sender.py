@@ -6,9 +6,10 @@ as the retry budget runs from the reply's creation (`SEND_RETRY_BUDGET_S`, an ho
 then is dead-lettered; a permanent error goes to the dead-letter list at once. A "maybe sent"
 (read timeout, Twilio 500, or a reply whose sender died before recording its answer: the
 store marks it STRANDED when its lease ends) is asked about before it is sent again where the
-platform can say
-(`Adapter.find_sent`: Twilio lists its messages), and sent again where it cannot (Telegram,
-Messenger: a rare double is better than a lost reply). A channel that keeps failing opens its
+platform can say (`Adapter.find_sent`: Twilio lists its messages; Messenger its conversation
+with the shopper, when the page token has pages_messaging, pages_read_engagement and
+pages_manage_metadata), and sent again where it cannot (Telegram, Messenger without those
+permissions: a rare double is better than a lost reply). A channel that keeps failing opens its
 circuit (`gateway.circuit`): replies wait untouched until a probe finds the platform back.
 A chat on a platform with a per-chat limit is paced (`gateway.pacing`).
 """
@@ -37,8 +38,8 @@ from gateway.store.base import HistoryEntry, OutboxItem
 
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
-# A "maybe sent" reply on a platform that cannot say whether it went (Telegram, Messenger) is
-# sent again this many times; then it waits in the dead letters, where an operator can send it.
+# A "maybe sent" reply the platform cannot say anything about (`CannotTell`: Telegram, or
+# Messenger without the permission to read conversations) is sent again this many times; then it waits in the dead letters, where an operator can send it.
 BLIND_RESENDS = 2
 
 

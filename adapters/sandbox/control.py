@@ -87,6 +87,24 @@ def clear_faults() -> tuple[str, int]:
     return "", 204
 
 
+@bp.post("/conversations_api")
+def conversations_api() -> tuple[Response, int]:
+    """JSON `{deny: true, code?: 10, status?: 400}` refuses Graph's Conversations API with
+    that permission error; `{deny: false}` allows it again (so does `DELETE /faults`)."""
+    data: Any = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("deny"), bool):
+        return _bad("send a JSON object with a boolean 'deny'")
+    faults = get_state().faults
+    if data["deny"]:
+        try:
+            faults.deny_conversations(int(data.get("code", 10)), int(data.get("status", 400)))
+        except (TypeError, ValueError) as exc:
+            return _bad(str(exc))
+    else:
+        faults.allow_conversations()
+    return jsonify({"denied": faults.denied is not None}), 200
+
+
 @bp.post("/shoppers")
 def add_shopper() -> tuple[Response, int]:
     """JSON `{channel, name, locale?}`: a simulated shopper the fake APIs know (profiles, chats)."""

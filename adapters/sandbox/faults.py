@@ -145,12 +145,46 @@ def make_fault(
     return Fault(channel, status, raw, headers, float(delay), method, acted)
 
 
+# Graph's refusal of the Conversations API to a page token without the permissions (or Advanced
+# Access) it needs; the code is what a client branches on.
+DENIED_MESSAGES = {
+    10: "(#10) Application does not have permission for this action",
+    200: "(#200) Requires pages_messaging, pages_read_engagement and pages_manage_metadata "
+    "permission to manage the object",
+    190: "Invalid OAuth access token.",
+}
+
+
+def denied_body(code: int) -> bytes:
+    """A Graph OAuthException body for a refused Conversations API call."""
+    message = DENIED_MESSAGES.get(code, f"(#{code}) Permissions error")
+    error = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AsandboxTracexxxxxxxxxxx",
+    }
+    return json.dumps({"error": error}).encode()
+
+
 class FaultBook:
-    """Pending faults per channel, used first in, first out; thread-safe."""
+    """Pending faults per channel, used first in, first out; thread-safe.
+
+    Also the Conversations API switch: while `denied` is set, every Conversations API read
+    (a page's conversations, a conversation, its messages) answers that refusal."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: list[list[Any]] = []  # [fault, remaining count]
+        self.denied: Fault | None = None
+
+    def deny_conversations(self, code: int = 10, status: int = 400) -> None:
+        """Refuse the Conversations API with Graph error `code` (10, 200, 190...) until
+        `allow_conversations` or `clear`."""
+        self.denied = Fault("messenger", status, denied_body(code), method="conversations")
+
+    def allow_conversations(self) -> None:
+        self.denied = None
 
     def add(self, fault: Fault, count: int = 1, for_s: float | None = None) -> None:
         """`count` calls get the fault, or, with `for_s`, every call for that many seconds
@@ -189,3 +223,4 @@ class FaultBook:
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            self.denied = None

@@ -117,6 +117,11 @@ class Sandbox:
         """Every call, including those answered with an error (`status` tells which)."""
         return self.state.recorder.select(("send",), channel, to)
 
+    def reads(self, channel: str | None = None, to: str | None = None) -> list[Entry]:
+        """Lookups the bot made (Graph: `me`, `conversations`, `conversation`), with the
+        status each got; `to` is the shopper whose conversation was asked for."""
+        return self.state.recorder.select(("read",), channel, to)
+
     def webhooks(self, channel: str | None = None) -> list[Entry]:
         """Webhooks the simulator and the status callbacks posted, with the gateway's answers."""
         return self.state.recorder.select(("webhook", "status_callback"), channel)
@@ -152,7 +157,17 @@ class Sandbox:
         `seconds` from now."""
         self.state.faults.add(make_fault(channel, status, None, 0.0, method), for_s=seconds)
 
+    def deny_conversations_api(self, code: int = 10, status: int = 400) -> None:
+        """Graph's Conversations API answers an OAuthException with `code` (10: no permission,
+        200: a missing pages_* permission, 190: bad token) until `allow_conversations_api()`
+        or `clear_faults()`: a page token without the rights to read its conversations."""
+        self.state.faults.deny_conversations(code, status)
+
+    def allow_conversations_api(self) -> None:
+        self.state.faults.allow_conversations()
+
     def clear_faults(self) -> None:
+        """Drop pending faults and outages, and allow the Conversations API again."""
         self.state.faults.clear()
 
     def add_shopper(self, channel: str, name: str, locale: str | None = None) -> dict[str, Any]:

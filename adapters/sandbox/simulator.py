@@ -128,6 +128,8 @@ def send() -> tuple[Response, int]:
     except (SendError, KeyError, ValueError) as exc:
         return jsonify({"error": str(exc)}), 400
     shown = str(action.get("title", "")) if action else text
+    if shopper.channel == "messenger":  # in the page's conversation before the webhook leaves
+        state.add_messenger_message(shopper.address, hook.message_id, shown, from_page=False)
     entry = deliver(
         state,
         hook,

@@ -39,6 +39,9 @@ class SandboxState:
     telegram_messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     telegram_callbacks: dict[str, str] = field(default_factory=dict)  # query id -> chat id
     telegram_webhook: dict[str, Any] = field(default_factory=dict)
+    # Messenger conversations as the Conversations API lists them: PSID -> {"id": "t_…",
+    # "messages": [{"id", "time", "text", "from_page"}, …] oldest first}
+    messenger_threads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def next_message_id(self, chat_id: str) -> int:
         """Telegram numbers messages per chat, the shopper's and the bot's in one series."""
@@ -50,6 +53,36 @@ class SandboxState:
     def next_update_id(self) -> int:
         with self._lock:
             return next(self._update_ids)
+
+    def add_messenger_message(self, psid: str, mid: str, text: str, from_page: bool) -> None:
+        """One message of the page's conversation with `psid`, the page's or the shopper's;
+        the conversation (and its `t_` id) starts with its first message."""
+        with self._lock:
+            thread = self.messenger_threads.get(psid)
+            if thread is None:
+                number = 100000000000001 + len(self.messenger_threads)
+                thread = {"id": f"t_{number}", "psid": psid, "messages": []}
+                self.messenger_threads[psid] = thread
+            thread["messages"].append(
+                {"id": mid, "time": time.time(), "text": text, "from_page": from_page}
+            )
+
+    def messenger_thread(self, key: str) -> dict[str, Any] | None:
+        """A copy of the conversation with PSID `key`, or with conversation id `key`."""
+        with self._lock:
+            thread = self.messenger_threads.get(key) or next(
+                (t for t in self.messenger_threads.values() if t["id"] == key), None
+            )
+            return {**thread, "messages": list(thread["messages"])} if thread else None
+
+    def messenger_message(self, mid: str) -> tuple[str, dict[str, Any]] | None:
+        """(PSID, message) for a message id in any Messenger conversation."""
+        with self._lock:
+            for psid, thread in self.messenger_threads.items():
+                for message in thread["messages"]:
+                    if message["id"] == mid:
+                        return psid, dict(message)
+        return None
 
     def record_send(self, channel: str, method: str, to: str, **fields: Any) -> Entry:
         """Log one API call of the bot; `conversation` is the address without `whatsapp:`."""
