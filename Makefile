@@ -34,7 +34,7 @@ debian:
 	fi
 
 run: venv debian
-	$(BIN)/gateway demo
+	$(BIN)/python -m devtools demo
 
 test: venv debian
 	$(BIN)/ruff check .
@@ -53,7 +53,7 @@ check: venv
 	$(BIN)/gateway check flows.yaml
 
 chat: venv
-	$(BIN)/gateway chat
+	$(BIN)/python -m devtools chat
 
 bench: venv debian
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -76,7 +76,7 @@ def pct(samples: list[float], q: float) -> float:
 
 
 def environment(store_url: str, port: int, shop_url: str) -> dict[str, str]:
-    from gateway.demo import demo_environment
+    from devtools.demo import demo_environment
 
     # Nothing is sent (no turn worker runs), so the platforms' base URLs point nowhere.
     env = demo_environment({}, f"http://127.0.0.1:{port}", "http://127.0.0.1:9", shop_url)
@@ -302,10 +302,10 @@ def race(gw: Gateway, server: Server) -> dict[str, float]:
 
 
 def backend(name: str, store_url: str, work: Path, password_hash: str) -> list[tuple[str, str, str]]:
+    from devtools.shop_stub import create_shop_app
     from gateway.assemble import build_gateway
     from gateway.config import Config
     from gateway.serving import ServerThread
-    from gateway.shop_stub import create_shop_app
 
     shop = ServerThread(create_shop_app()).start()
     port = free_port()

@@ -42,18 +42,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The stack the e2e tests use, except that the gateway is a real process here (it must die).
-from adapters.sandbox.recording import MAX_ENTRIES  # noqa: E402
-from adapters.sandbox.server import Sandbox  # noqa: E402
-from adapters.sandbox.shoppers import SimShopper  # noqa: E402
-from adapters.sandbox.webhooks import Webhook, telegram_message  # noqa: E402
+from devtools.demo import demo_environment  # noqa: E402
+from devtools.shop_stub import create_shop_app  # noqa: E402
 from flows.loader import load_flow  # noqa: E402
 from flows.split import choose_variant  # noqa: E402
 from gateway.config import Config  # noqa: E402
-from gateway.demo import demo_environment  # noqa: E402
 from gateway.sender import OutboxSender  # noqa: E402
 from gateway.serving import ServerThread  # noqa: E402
-from gateway.shop_stub import create_shop_app  # noqa: E402
 from gateway.store.base import HAND_OVER_SLACK_S  # noqa: E402
+from sandbox.recording import MAX_ENTRIES  # noqa: E402
+from sandbox.server import Sandbox  # noqa: E402
+from sandbox.shoppers import SimShopper  # noqa: E402
+from sandbox.webhooks import Webhook, telegram_message  # noqa: E402
 from tests.conftest import always_open_flows, free_port  # noqa: E402
 
 CHATS = int(os.environ.get("BENCH_CRASH_CHATS", "300"))

@@ -42,7 +42,7 @@ def pins(lock: Path) -> dict[str, str]:
 
 def closure(roots: list[str]) -> set[str]:
     """Every distribution the roots need on this platform, extras included where asked."""
-    env = default_environment()
+    env = {key: str(value) for key, value in default_environment().items()}
     seen: set[str] = set()
     todo = [Requirement(r) for r in roots]
     while todo:

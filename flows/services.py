@@ -1,6 +1,6 @@
 """The one door from the pure engine to the outside world: HTTP `call` nodes.
 
-The gateway provides a real implementation; tests and `gateway chat` can provide a stub. The
+The gateway provides a real implementation; tests and the terminal chat can provide a stub. The
 engine never sees a socket, so `step()` stays deterministic given its inputs.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from gateway.cli_understand import load_flow_or_exit, print_intent_report
 DEFAULT_FLOWS = "flows.yaml"
 
 
-def _flows_path(path: str | None) -> Path:
+def flows_path(path: str | None) -> Path:
+    """The flows file a command's PATH argument names (default FLOWS_PATH, flows.yaml)."""
     return Path(path or os.environ.get("FLOWS_PATH") or DEFAULT_FLOWS)
 
 
@@ -32,15 +34,15 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Warnings (a missing translation...) are errors.")
 def check(path: str | None, strict: bool) -> None:
     """Validate a flows file: every error with file:line:column and its fix (exit 1 on errors)."""
-    flows_path = _flows_path(path)
-    result = check_file(flows_path, os.environ)
+    target = flows_path(path)
+    result = check_file(target, os.environ)
     for diag in result.diagnostics:
         if strict:
             diag = replace(diag, severity="error")
         click.echo(_styled(diag), err=diag.severity == "error")
     if result.flow is None or (strict and result.warnings):
         n = len(result.errors) + (len(result.warnings) if strict else 0)
-        click.echo(f"{flows_path}: {n} error{'s' * (n != 1)}; nothing changed", err=True)
+        click.echo(f"{target}: {n} error{'s' * (n != 1)}; nothing changed", err=True)
         sys.exit(1)
     click.echo(_summary(result.flow, len(result.warnings)))
 
@@ -69,9 +71,9 @@ def _summary(flow: Flow, warnings: int) -> str:
 def test_command(files: tuple[str, ...], flows_file: str | None, intents: bool) -> None:
     """Run scripted flow conversations; with no FILES, the tests of flows.yaml."""
     if intents:
-        flow = load_flow_or_exit(_flows_path(flows_file))
+        flow = load_flow_or_exit(flows_path(flows_file))
         sys.exit(0 if print_intent_report(flow) else 1)
-    paths = [Path(f) for f in files] or discover_tests(_flows_path(flows_file))
+    paths = [Path(f) for f in files] or discover_tests(flows_path(flows_file))
     if not paths:
         click.echo("no flow tests found: write tests/flows/*.yaml (see docs/flows.md)", err=True)
         sys.exit(1)
@@ -111,45 +113,41 @@ def discover_tests(flows_path: Path) -> list[Path]:
 )
 @click.option("--name", default="Ann", show_default=True, help="The shopper's display name.")
 @click.option(
-    "--stub-shop/--real-shop",
-    default=None,
-    help="Serve the demo shop API locally (default: when SHOP_API_URL is unset).",
-)
-@click.option(
     "--variant",
     "variants",
     multiple=True,
     metavar="EXPERIMENT=VARIANT",
     help="Pin an A/B variant, e.g. --variant bot_vs_callcenter=bot (default: the stable hash).",
 )
-def chat(
-    path: str | None, channel: str, name: str, stub_shop: bool | None, variants: tuple[str, ...]
-) -> None:
-    """Chat with a flow in the terminal, no platform account needed."""
+def chat(path: str | None, channel: str, name: str, variants: tuple[str, ...]) -> None:
+    """Chat with a flow in the terminal, no platform account needed (its `call` nodes reach
+    SHOP_API_URL; `make chat` serves the demo shop for the sample flow)."""
+    chat_in_terminal(flows_path(path), os.environ, channel, name, pinned_variants(variants))
+
+
+def pinned_variants(variants: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`--variant EXPERIMENT=VARIANT` options as pairs."""
     pinned = []
     for item in variants:
         experiment, sep, variant = item.partition("=")
         if not sep or not experiment or not variant:
             raise click.BadParameter(f"'{item}' is not EXPERIMENT=VARIANT", param_hint="--variant")
         pinned.append((experiment, variant))
+    return tuple(pinned)
+
+
+def chat_in_terminal(path: Path, environ: Mapping[str, str], channel: str, name: str,
+                     variants: tuple[tuple[str, str], ...]) -> None:  # fmt: skip
+    """The chat loop on the flows file at `path`, its templates reading `environ`."""
     from gateway.chat import run_chat
     from gateway.http_services import HttpServices
-    from gateway.serving import ServerThread
-    from gateway.shop_stub import create_shop_app
 
-    environ = dict(os.environ)
-    server = None
-    if stub_shop or (stub_shop is None and "SHOP_API_URL" not in environ):
-        server = ServerThread(create_shop_app()).start()
-        environ["SHOP_API_URL"] = f"{server.url}/shop-api"
+    flow = _load_or_exit(path, environ)
+    services = HttpServices()
     try:
-        flow = _load_or_exit(_flows_path(path), environ)
-        services = HttpServices()
-        run_chat(flow, services, channel, name, variants=tuple(pinned))
-        services.close()
+        run_chat(flow, services, channel, name, variants=variants)
     finally:
-        if server is not None:
-            server.stop()
+        services.close()
 
 
 @main.command()
@@ -166,7 +164,7 @@ def graph(path: str | None, fmt: str, output: str | None) -> None:
     """Draw the conversation tree (splits and handoffs marked)."""
     from flows.graph import to_dot, to_mermaid
 
-    flow = _load_or_exit(_flows_path(path), os.environ)
+    flow = _load_or_exit(flows_path(path), os.environ)
     if fmt == "svg":
         from gateway.graph_render import GraphRenderError, to_svg
 
@@ -185,20 +183,7 @@ def graph(path: str | None, fmt: str, output: str | None) -> None:
         sys.stdout.flush()
 
 
-@main.command("shop-api")
-@click.option("--port", default=8092, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-def shop_api(port: int, host: str) -> None:
-    """Serve the demo shop API (orders, coupons) the sample flow calls."""
-    from waitress import serve
-
-    from gateway.shop_stub import create_shop_app
-
-    click.echo(f"demo shop API on http://{host}:{port}/shop-api")
-    serve(create_shop_app(), host=host, port=port, threads=4)
-
-
-def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flow:
+def _load_or_exit(path: Path, environ: Mapping[str, str]) -> Flow:
     result = check_file(path, environ)
     if result.flow is None:
         for diag in result.errors:
@@ -209,12 +194,11 @@ def _load_or_exit(path: Path, environ: dict[str, str] | os._Environ[str]) -> Flo
 
 def _register_service_commands() -> None:
     from gateway.analytics.cli_report import report
-    from gateway.cli_service import buried, outbox, sandbox, serve, worker
+    from gateway.cli_service import buried, outbox, serve, worker
     from gateway.cli_understand import understand
-    from gateway.demo import demo
     from gateway.inbox.cli_agents import agent
 
-    for command in (serve, worker, outbox, buried, sandbox, demo, agent, report, understand):
+    for command in (serve, worker, outbox, buried, agent, report, understand):
         main.add_command(command)
 
 

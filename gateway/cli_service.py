@@ -1,4 +1,4 @@
-"""`gateway serve | worker | outbox | sandbox | demo`: running the service and operating it."""
+"""`gateway serve | worker | outbox | buried`: running the service and operating it."""
 
 from __future__ import annotations
 
@@ -252,17 +252,6 @@ def buried(retry_id: str | None, discard_id: str | None, limit: int) -> None:
         click.echo("(queue one again with: gateway buried --retry ID, or --retry all)", err=True)
     finally:
         store.close()
-
-
-@click.command()
-@click.option("--port", default=8091, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--gateway-url", default="http://127.0.0.1:8080", show_default=True)
-def sandbox(port: int, host: str, gateway_url: str) -> None:
-    """The local platform sandbox: fake Twilio/Graph/Telegram APIs and the shopper simulator."""
-    from adapters.sandbox.server import serve as serve_sandbox
-
-    serve_sandbox(host, port, gateway_url, os.environ)
 
 
 def _kind(url: str) -> str:

@@ -39,7 +39,8 @@ from gateway.store.base import HistoryEntry, OutboxItem
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
 # A "maybe sent" reply the platform cannot say anything about (`CannotTell`: Telegram, or
-# Messenger without the permission to read conversations) is sent again this many times; then it waits in the dead letters, where an operator can send it.
+# Messenger without the permission to read conversations) is sent again this many times; then
+# it waits in the dead letters, where an operator can send it.
 BLIND_RESENDS = 2
 
 

@@ -16,11 +16,11 @@ from adapter_helpers import FIXTURES, messenger_config, sign, telegram_config, w
 from adapters.base import Failed, RetryLater, Sent, Uncertain
 from adapters.graph import response_result
 from adapters.messenger import MessengerAdapter
-from adapters.sandbox.server import Sandbox
 from adapters.telegram import TelegramAdapter
 from adapters.twilio_send import message_resource_result
 from adapters.whatsapp import WhatsAppAdapter
 from flows.messages import Attachment, Button, Reply
+from sandbox.server import Sandbox
 
 MANIFEST = sign.load_manifest()
 CHANNEL = {"twilio": "whatsapp", "messenger": "messenger", "telegram": "telegram"}

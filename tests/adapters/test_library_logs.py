@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SEND = """

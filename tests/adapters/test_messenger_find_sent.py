@@ -16,9 +16,9 @@ from adapter_helpers import PAGE_TOKEN, messenger_config
 
 from adapters.base import CannotTell, NotSent, Outgoing, RetryLater, Sent, Uncertain
 from adapters.messenger import CLOCK_SLACK_S, FIND_LIMIT, MessengerAdapter
-from adapters.sandbox.config import TEST_PAGE_ID
-from adapters.sandbox.server import Sandbox
 from flows.messages import Attachment, Button, Reply
+from sandbox.config import TEST_PAGE_ID
+from sandbox.server import Sandbox
 
 _names = count(1)
 

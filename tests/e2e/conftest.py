@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import requests
 
-from adapters.sandbox.server import Sandbox
+from devtools.demo import demo_environment
+from devtools.shop_stub import create_shop_app
 from flows.model import Flow
 from flows.split import choose_variant
 from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.context import Gateway
-from gateway.demo import demo_environment
 from gateway.runtime import Runtime
 from gateway.serving import ServerThread
-from gateway.shop_stub import create_shop_app
+from sandbox.server import Sandbox
 from tests.conftest import ROOT, always_open_flows
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))

@@ -30,11 +30,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import requests
 
+from devtools.demo import demo_environment
 from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.context import Gateway
-from gateway.demo import demo_environment
 from gateway.serving import ServerThread
 from tests.conftest import always_open_flows
 from tests.e2e.conftest import sign

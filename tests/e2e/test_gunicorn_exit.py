@@ -14,12 +14,12 @@ from pathlib import Path
 
 import requests
 
-from adapters.sandbox.server import Sandbox
+from devtools.demo import demo_environment
+from devtools.shop_stub import create_shop_app
 from flows.messages import Inbound, Shopper
-from gateway.demo import demo_environment
 from gateway.serving import ServerThread
-from gateway.shop_stub import create_shop_app
 from gateway.store.sqlite import SQLiteStore
+from sandbox.server import Sandbox
 from tests.conftest import ROOT, always_open_flows, free_port
 
 MESSAGES = 3000

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from adapters.sandbox.server import Sandbox
-from gateway.demo import demo_environment
+from devtools.demo import demo_environment
+from devtools.shop_stub import create_shop_app
 from gateway.serving import ServerThread
-from gateway.shop_stub import create_shop_app
+from sandbox.server import Sandbox
 from tests.conftest import ROOT, always_open_flows, free_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

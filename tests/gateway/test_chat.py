@@ -59,7 +59,7 @@ def test_chat_command_talks_to_the_demo_shop_over_http() -> None:
         [
             sys.executable,
             "-m",
-            "gateway",
+            "devtools",  # `gateway chat` with the demo shop served alongside (`make chat`)
             "chat",
             "--channel",
             "telegram",

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask, Response
 
+from devtools.shop_stub import create_shop_app
 from flows.services import CallRequest
 from gateway.http_services import MAX_RESPONSE_BYTES, HttpServices
 from gateway.serving import ServerThread
-from gateway.shop_stub import create_shop_app
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from adapters.sandbox.server import QuietHandler, Sandbox
+from sandbox.server import QuietHandler, Sandbox
 
 # The repository keeps a verbatim copy of ../shared/fixtures, so tests need nothing outside it.
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -10,7 +10,7 @@ import pytest
 import requests
 from conftest import ACCOUNT_SID, BOT_TOKEN
 
-from adapters.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -156,7 +156,7 @@ def test_simulator_chat_in_the_browser(browser, gateway, channel):
 def test_simulator_page_loads_nothing_from_elsewhere(sb):
     response = requests.get(sb.simulator_url, timeout=5)
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
-    static = Path(__file__).resolve().parents[2] / "adapters" / "sandbox" / "static"
+    static = Path(__file__).resolve().parents[2] / "sandbox" / "static"
     script = (static / "sandbox.js").read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
     for text in (response.text, script, (static / "sandbox.css").read_text()):

@@ -10,7 +10,7 @@ import pytest
 import requests
 from conftest import BOT_TOKEN
 
-from adapters.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 
 def send_telegram(sb, chat_id: int, text: str) -> requests.Response:
@@ -93,7 +93,7 @@ def test_sandbox_base_url_needs_a_running_sandbox():
 
 def test_module_entry_point_prints_help():
     result = subprocess.run(
-        [sys.executable, "-m", "adapters.sandbox", "--help"],
+        [sys.executable, "-m", "sandbox", "--help"],
         capture_output=True,
         text=True,
         timeout=30,

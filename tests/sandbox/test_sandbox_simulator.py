@@ -14,7 +14,7 @@ from conftest import ACCOUNT_SID, BOT_TOKEN, fixture_bytes
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from twilio.request_validator import RequestValidator
 
-from adapters.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 PUBLIC = "https://bot.shop.example"
 TWILIO_TOKEN = "fake_twilio_auth_token_000000000"

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.rest.content.v1.content import ContentList
 
-from adapters.sandbox.server import Sandbox
+from sandbox.server import Sandbox
 
 BOT = "whatsapp:+12025550100"
 SHOPPER = "whatsapp:+447700900123"

@@ -15,15 +15,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from adapters.sandbox.state import (
+from sandbox.state import (
     SandboxState,
     fault_response,
     get_state,
     json_response,
     take_fault,
 )
-from adapters.sandbox.telegram_format import ParseError, plain_text
-from adapters.sandbox.webhooks import telegram_chat
+from sandbox.telegram_format import ParseError, plain_text
+from sandbox.webhooks import telegram_chat
 
 bp = Blueprint("fake_telegram", __name__, url_prefix="/telegram")
 

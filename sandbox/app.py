@@ -10,11 +10,11 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from adapters.sandbox import control, fake_graph, fake_telegram, fake_twilio, simulator
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.state import EXTENSION, SandboxState
+from sandbox import control, fake_graph, fake_telegram, fake_twilio, simulator
+from sandbox.config import SandboxConfig
+from sandbox.state import EXTENSION, SandboxState
 
-logger = logging.getLogger("adapters.sandbox")
+logger = logging.getLogger("sandbox")
 
 
 def create_app(config: SandboxConfig | None = None, state: SandboxState | None = None) -> Flask:

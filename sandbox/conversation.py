@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from adapters.sandbox.recording import Entry
-from adapters.sandbox.state import SandboxState
+from sandbox.recording import Entry
+from sandbox.state import SandboxState
 
 TYPING_SECONDS = 5.0  # Telegram's chat action lasts 5 s; Messenger's typing_on about 20 s
 _SHOWN = {"messages.create", "messages", "sendMessage", "sendPhoto"}

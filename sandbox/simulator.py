@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from adapters.sandbox import conversation, webhooks
-from adapters.sandbox.delivery import deliver
-from adapters.sandbox.shoppers import SimShopper
-from adapters.sandbox.state import SandboxState, get_state
+from sandbox import conversation, webhooks
+from sandbox.delivery import deliver
+from sandbox.shoppers import SimShopper
+from sandbox.state import SandboxState, get_state
 
 bp = Blueprint("simulator", __name__)
 

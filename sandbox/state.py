@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Response, current_app
 
-from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.faults import Fault, FaultBook
-from adapters.sandbox.recording import Entry, Recorder
-from adapters.sandbox.shoppers import ShopperBook
+from sandbox.config import SandboxConfig
+from sandbox.faults import Fault, FaultBook
+from sandbox.recording import Entry, Recorder
+from sandbox.shoppers import ShopperBook
 
 EXTENSION = "shop_sandbox"
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import requests
 
-from adapters.sandbox.recording import Entry
-from adapters.sandbox.state import SandboxState
-from adapters.sandbox.webhooks import Webhook, twilio_status
+from sandbox.recording import Entry
+from sandbox.state import SandboxState
+from sandbox.webhooks import Webhook, twilio_status
 
-logger = logging.getLogger("adapters.sandbox")
+logger = logging.getLogger("sandbox")
 
 CONNECT_TIMEOUT = 3.05
 

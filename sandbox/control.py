@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from adapters.sandbox.faults import make_fault
-from adapters.sandbox.state import get_state
+from sandbox.faults import make_fault
+from sandbox.state import get_state
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
 

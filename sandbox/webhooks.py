@@ -18,9 +18,9 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from adapters.sandbox.config import WEBHOOK_PATHS, SandboxConfig
-from adapters.sandbox.shoppers import SimShopper
-from adapters.sandbox.state import new_sid
+from sandbox.config import WEBHOOK_PATHS, SandboxConfig
+from sandbox.shoppers import SimShopper
+from sandbox.state import new_sid
 
 
 @dataclass(frozen=True, slots=True)

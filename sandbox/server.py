@@ -15,11 +15,11 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from adapters.sandbox.app import create_app
-from adapters.sandbox.config import DEFAULT_GATEWAY_URL, SandboxConfig
-from adapters.sandbox.faults import make_fault
-from adapters.sandbox.recording import Entry
-from adapters.sandbox.state import SandboxState, new_sid
+from sandbox.app import create_app
+from sandbox.config import DEFAULT_GATEWAY_URL, SandboxConfig
+from sandbox.faults import make_fault
+from sandbox.recording import Entry
+from sandbox.state import SandboxState, new_sid
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -184,7 +184,7 @@ class Sandbox:
 
 
 def serve(host: str, port: int, gateway_url: str | None, env: Mapping[str, str]) -> None:
-    """Run the sandbox in the foreground until interrupted (`gateway sandbox` calls this)."""
+    """Run the sandbox in the foreground until interrupted (`python -m devtools sandbox`)."""
     state = SandboxState(SandboxConfig.from_env(env, gateway_url))
     server = _server(state, host, port)
     base = f"http://{host}:{server.server_port}"
@@ -204,7 +204,7 @@ def serve(host: str, port: int, gateway_url: str | None, env: Mapping[str, str])
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m adapters.sandbox",
+        prog="python -m sandbox",
         description="Local stand-in for Twilio WhatsApp, Messenger and Telegram, with a "
         "shopper simulator page.",
     )

@@ -28,14 +28,14 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
-from adapters.sandbox.state import (
+from sandbox.state import (
     SandboxState,
     fault_response,
     get_state,
     json_response,
     take_fault,
 )
-from adapters.sandbox.webhooks import meta_json, new_mid
+from sandbox.webhooks import meta_json, new_mid
 
 bp = Blueprint("fake_graph", __name__, url_prefix="/graph")
 

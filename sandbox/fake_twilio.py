@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from adapters.sandbox.delivery import send_status_callbacks
-from adapters.sandbox.state import (
+from sandbox.delivery import send_status_callbacks
+from sandbox.state import (
     fault_response,
     get_state,
     json_response,

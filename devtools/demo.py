@@ -1,5 +1,6 @@
-"""`gateway demo` (what `make run` starts): the gateway, the platform sandbox with its shopper
-simulator, and the demo shop API, wired together on this machine with fake credentials.
+"""`python -m devtools demo` (what `make run` starts): the gateway, the platform sandbox with
+its shopper simulator, and the demo shop API, wired together on this machine with fake
+credentials.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from adapters.sandbox.config import (
+from sandbox.config import (
     TEST_META_APP_SECRET,
     TEST_TELEGRAM_SECRET_TOKEN,
     TEST_TWILIO_ACCOUNT_SID,
@@ -69,14 +70,14 @@ def demo(port: int, sandbox_port: int, shop_port: int) -> None:
     """Run the whole product locally: gateway + platform sandbox + demo shop API."""
     from waitress import serve as waitress_serve
 
-    from adapters.sandbox.server import Sandbox
+    from devtools.shop_stub import create_shop_app
     from gateway.app import create_app
     from gateway.assemble import build_gateway
     from gateway.config import Config
     from gateway.logs import setup_logging
     from gateway.runtime import Runtime
     from gateway.serving import ServerThread
-    from gateway.shop_stub import create_shop_app
+    from sandbox.server import Sandbox
 
     gateway_url = f"http://127.0.0.1:{port}"
     shop = ServerThread(create_shop_app(), port=shop_port).start()

@@ -1,5 +1,0 @@
-"""`python -m adapters.sandbox --port 8090 --gateway-url http://127.0.0.1:8080`."""
-
-from adapters.sandbox.server import main
-
-raise SystemExit(main())
