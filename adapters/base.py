@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
-from flows.messages import Inbound, Reply
+from flows.messages import Inbound, Reply, Shopper
 
 # ---- the webhook request, as the gateway saw it ----
 
@@ -242,12 +242,6 @@ class PendingSend:
         return self._result
 
 
-def start_send(adapter: Adapter, out: Outgoing) -> PendingSend:
-    """`adapter.start_send(out)` where the adapter has it, else `adapter.send(out)`, done."""
-    start: Callable[[Outgoing], PendingSend] | None = getattr(adapter, "start_send", None)
-    return start(out) if start is not None else PendingSend.done(adapter.send(out))
-
-
 # ---- platform windows ----
 
 
@@ -287,6 +281,9 @@ class Adapter(Protocol):
     """One platform behind one small interface; nothing else knows which platform it is."""
 
     channel: str
+    # The platform reports what became of a sent message (delivered, read): its platform ids
+    # must be found again (`Store.update_delivery`). A class attribute, read before building.
+    reports_delivery: bool
 
     def verify(self, request: WebhookRequest) -> bool:
         """True only for a request that carries the platform's valid signature or secret."""
@@ -341,6 +338,40 @@ def parse_error_reply(error: ParseError) -> HttpReply:
     return HttpReply(400, json.dumps({"error": message}), "application/json")
 
 
+
+
+# ---- what only some platforms can do (each found once, by the registry) ----
+
+
+@runtime_checkable
+class LooksUpProfiles(Protocol):
+    """The platform gives a shopper's name only on request (Messenger's User Profile API)."""
+
+    def profile(self, user_id: str) -> Shopper | None: ...
+
+
+@runtime_checkable
+class PacedPerChat(Protocol):
+    """The platform limits how fast one chat may be written to (Telegram)."""
+
+    pace: Pace | None
+
+
+@runtime_checkable
+class HasTemplates(Protocol):
+    """Approved templates may be sent where free text may not (WhatsApp outside 24 h)."""
+
+    def has_template(self, name: str) -> bool: ...
+
+
+@runtime_checkable
+class SendsInTwoSteps(Protocol):
+    """The request can be written now and its answer read later (`PendingSend`): a turn
+    worker runs its next turn meanwhile."""
+
+    def start_send(self, out: Outgoing) -> PendingSend: ...
+
+
 __all__ = [
     "DAY_S",
     "HOUR_S",
@@ -348,15 +379,19 @@ __all__ = [
     "CannotTell",
     "Failed",
     "FailureKind",
+    "HasTemplates",
     "HttpReply",
     "Ignored",
+    "LooksUpProfiles",
     "NotSent",
     "Outgoing",
+    "PacedPerChat",
     "ParseError",
     "ParseResult",
     "PendingSend",
     "RetryLater",
     "SendResult",
+    "SendsInTwoSteps",
     "Sent",
     "SentCheck",
     "StatusUpdate",
@@ -365,5 +400,4 @@ __all__ = [
     "WebhookRequest",
     "WindowDecision",
     "parse_error_reply",
-    "start_send",
 ]

@@ -99,6 +99,7 @@ class MessengerAdapter:
     """Messenger: verify, handshake, parse, render, send, typing, window."""
 
     channel = "messenger"
+    reports_delivery = False  # its delivery and read receipts are recognised, not recorded
 
     def __init__(self, config: MessengerConfig) -> None:
         self.config = config

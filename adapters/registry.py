@@ -11,7 +11,14 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from adapters.base import Adapter
+from adapters.base import (
+    Adapter,
+    HasTemplates,
+    LooksUpProfiles,
+    Pace,
+    PacedPerChat,
+    SendsInTwoSteps,
+)
 from adapters.graph import DEFAULT_VERSION
 from adapters.messenger import MessengerAdapter, MessengerConfig
 from adapters.telegram import SECRET_RE, TelegramAdapter, TelegramConfig
@@ -29,7 +36,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
 def delivery_reporting() -> frozenset[str]:
     """The channels whose platform reports what became of a sent message (an adapter's
     `reports_delivery`): only their platform ids need to be found again (`update_delivery`)."""
-    return frozenset(c for c, cls in ADAPTERS.items() if getattr(cls, "reports_delivery", False))
+    return frozenset(c for c, cls in ADAPTERS.items() if cls.reports_delivery)
 
 
 # Optional: twilio/quick-reply templates by button count, "1=HX…,2=HX…,3=HX…" (docs/adapters.md).
@@ -48,10 +55,34 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class BuiltAdapters:
-    """The enabled adapters by channel, and for each disabled channel the reason."""
+    """The enabled adapters by channel, and for each disabled channel the reason; and, found
+    once here, what only some of them can do (see the protocols at the end of base.py)."""
 
     adapters: dict[str, Adapter] = field(default_factory=dict)
     disabled: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, LooksUpProfiles] = field(init=False)
+    paced: dict[str, PacedPerChat] = field(init=False)
+    templates: dict[str, HasTemplates] = field(init=False)
+    two_step: dict[str, SendsInTwoSteps] = field(init=False)
+
+    def __post_init__(self) -> None:
+        found = self.adapters.items()
+        # A frozen dataclass sets its derived fields this way, once.
+        object.__setattr__(
+            self, "profiles", {c: a for c, a in found if isinstance(a, LooksUpProfiles)}
+        )
+        object.__setattr__(self, "paced", {c: a for c, a in found if isinstance(a, PacedPerChat)})
+        object.__setattr__(
+            self, "templates", {c: a for c, a in found if isinstance(a, HasTemplates)}
+        )
+        object.__setattr__(
+            self, "two_step", {c: a for c, a in found if isinstance(a, SendsInTwoSteps)}
+        )
+
+    def pace(self, channel: str) -> Pace | None:
+        """The channel's per-chat limit, if its platform has one."""
+        paced = self.paced.get(channel)
+        return paced.pace if paced is not None else None
 
     def close(self) -> None:
         for adapter in self.adapters.values():
@@ -147,11 +178,12 @@ FACTORIES: dict[str, Callable[[Mapping[str, str]], Adapter]] = {
 
 def build_adapters(env: Mapping[str, str]) -> BuiltAdapters:
     """Every channel whose settings are complete; one log line per disabled channel."""
-    built = BuiltAdapters()
+    adapters: dict[str, Adapter] = {}
+    disabled: dict[str, str] = {}
     for channel, factory in FACTORIES.items():
         try:
-            built.adapters[channel] = factory(env)
+            adapters[channel] = factory(env)
         except SettingError as exc:
-            built.disabled[channel] = str(exc)
+            disabled[channel] = str(exc)
             logger.warning("channel_disabled channel=%s reason=%s", channel, exc)
-    return built
+    return BuiltAdapters(adapters, disabled)

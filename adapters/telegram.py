@@ -73,6 +73,7 @@ class TelegramAdapter:
     """Telegram: verify, parse, render, send, typing; no window (a bot may always write)."""
 
     channel = "telegram"
+    reports_delivery = False
 
     # "Avoid sending more than one message per second" per chat; short bursts are tolerated
     # (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).

@@ -31,7 +31,6 @@ from adapters.base import (
     SendResult,
     Sent,
     Uncertain,
-    start_send,
 )
 from gateway.context import Gateway
 from gateway.store.base import HistoryEntry, OutboxItem
@@ -161,7 +160,7 @@ class OutboxSender:
                 return None
             if not isinstance(found, NotSent | CannotTell):
                 return InFlight(item, PendingSend.done(found), time.perf_counter())
-        pace = getattr(adapter, "pace", None)
+        pace = gw.adapters.pace(item.channel)
         if pace is not None:
             wait = gw.pacer.reserve(item.conversation, time.time(), pace)
             if wait > 0:  # this chat has had its burst: the item goes when it conforms
@@ -169,7 +168,10 @@ class OutboxSender:
                 gw.metrics.send_paced.labels(item.channel).inc()
                 return None
         started = time.perf_counter()
-        return InFlight(item, start_send(adapter, Outgoing.from_dict(item.payload)), started)
+        out = Outgoing.from_dict(item.payload)
+        two_step = gw.adapters.two_step.get(item.channel)
+        pending = two_step.start_send(out) if two_step else PendingSend.done(adapter.send(out))
+        return InFlight(item, pending, started)
 
     def _record(self, item: OutboxItem, result: SendResult) -> None:
         gw = self.gw

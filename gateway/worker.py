@@ -215,14 +215,14 @@ class TurnWorker:
         """Fill in the shopper's name where the webhook has none (Messenger gives only an id)."""
         if inbound.shopper.name or inbound.shopper.first_name:
             return inbound
-        lookup = getattr(self.gw.adapters.adapters.get(inbound.channel), "profile", None)
-        if lookup is None:
+        platform = self.gw.adapters.profiles.get(inbound.channel)
+        if platform is None:
             return inbound
         key = (inbound.channel, inbound.shopper.id)
         shopper = self.profiles.get(key)
         if shopper is None:
             self.finish_sends()  # an HTTP call to the platform: settle what is held first
-            shopper = lookup(inbound.shopper.id) or inbound.shopper
+            shopper = platform.profile(inbound.shopper.id) or inbound.shopper
             # The platform's profile name is shopper text too: a card in it never reaches the
             # flow (a greeting would echo it into the outbox).
             shopper = redact_shopper(shopper)

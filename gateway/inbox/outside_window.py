@@ -20,8 +20,8 @@ CSAT = "csat"
 
 def has_template(gw: Gateway, channel: str, name: str) -> bool:
     """Whether `channel`'s adapter has an approved template for `name` configured."""
-    check = getattr(gw.adapters.adapters.get(channel), "has_template", None)
-    return bool(check is not None and check(name))
+    platform = gw.adapters.templates.get(channel)
+    return platform is not None and platform.has_template(name)
 
 
 def setting(channel: str, name: str) -> str | None:

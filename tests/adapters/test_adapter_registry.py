@@ -128,7 +128,18 @@ def test_window_templates_are_read_by_purpose() -> None:
     for built in build(env):
         whatsapp = built.adapters["whatsapp"]
         assert whatsapp.config.templates == {"reopen": "HXa1"}  # type: ignore[attr-defined]
-        assert whatsapp.has_template("reopen") and not whatsapp.has_template("csat")  # type: ignore[attr-defined]
+        templates = built.templates["whatsapp"]
+        assert templates.has_template("reopen") and not templates.has_template("csat")
+
+
+def test_what_only_some_platforms_can_do_is_found_once_by_channel(
+    everything: BuiltAdapters,
+) -> None:
+    assert set(everything.profiles) == {"messenger"}  # the User Profile API
+    assert set(everything.paced) == {"telegram"}
+    assert everything.pace("telegram") is not None and everything.pace("whatsapp") is None
+    assert set(everything.templates) == {"whatsapp"}
+    assert set(everything.two_step) == {"telegram"}
 
 
 def test_no_secret_appears_in_any_repr(everything: BuiltAdapters) -> None:

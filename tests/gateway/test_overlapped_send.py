@@ -247,10 +247,11 @@ def test_what_a_worker_holds_is_recorded_before_a_profile_lookup(
     gw = gateway(server.url)
     seen_at_lookup: list[list[tuple[str, int, str | None]]] = []
 
-    def profile(shopper_id: str) -> None:
-        seen_at_lookup.append(outbox(gw, "1"))
+    class Lookup:  # as Messenger's User Profile API, on this channel
+        def profile(self, shopper_id: str) -> None:
+            seen_at_lookup.append(outbox(gw, "1"))
 
-    gw.adapters.adapters["telegram"].profile = profile  # type: ignore[attr-defined]
+    gw.adapters.profiles["telegram"] = Lookup()
     shopper_writes(gw, "1")
     nameless = replace(msg("/start", conversation="2", name=None), message_id="2-1")
     assert gw.store.enqueue(nameless, time.time(), 60)
