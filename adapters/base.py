@@ -338,8 +338,6 @@ def parse_error_reply(error: ParseError) -> HttpReply:
     return HttpReply(400, json.dumps({"error": message}), "application/json")
 
 
-
-
 # ---- what only some platforms can do (each found once, by the registry) ----
 
 

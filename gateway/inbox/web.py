@@ -342,4 +342,3 @@ def api_updates() -> Any:
     version = _inbox().version()
     since = request.args.get("since", -1, type=int)
     return jsonify(version=version, changed=version != since, waiting=_inbox().count_waiting())
-
