@@ -1,11 +1,15 @@
 """SIGKILL of `gateway serve` under load: shopper replies lost and doubled per kill, SQLite and Redis.
 
-300 Telegram conversations (BENCH_CRASH_CHATS) of three turns ("hi", "trak my ordr", "A1234")
+300 conversations (BENCH_CRASH_CHATS), split evenly over Telegram, WhatsApp and Messenger
+(BENCH_CRASH_CHANNELS), of three turns ("hi", "trak my ordr", "A1234")
 run at once against a real `python -m gateway serve` child process, which is SIGKILLed
 BENCH_CRASH_KILLS times (5) at random moments of the load and restarted at once on the same
 port and store, as a supervisor would. Each shopper reads the replies to a turn before writing
 the next. A webhook that got no 200 (gateway dead, connection reset mid-request) is posted
-again with the same update_id, as Telegram redelivers; one that got its 200 never is.
+again with the same id (update_id, MessageSid, mid), as a platform redelivers; one that got its
+200 never is. A reply sent but not recorded before a kill is looked up on the platform before
+it goes again where the platform can say (Twilio's message list, Graph's Conversations API):
+the doubles are counted per channel, and Telegram's are the ones no lookup can prevent.
 
 The replies a conversation should get are those of one conversation run before any kill (the
 flow may say the same text twice, so they are compared as counts of each text, not as a set).
@@ -53,7 +57,12 @@ from gateway.store.base import HAND_OVER_SLACK_S  # noqa: E402
 from sandbox.recording import MAX_ENTRIES  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sandbox.shoppers import SimShopper  # noqa: E402
-from sandbox.webhooks import Webhook, telegram_message  # noqa: E402
+from sandbox.webhooks import (  # noqa: E402
+    Webhook,
+    messenger_event,
+    telegram_message,
+    whatsapp_message,
+)
 from tests.conftest import always_open_flows, free_port  # noqa: E402
 
 CHATS = int(os.environ.get("BENCH_CRASH_CHATS", "300"))
@@ -62,7 +71,8 @@ SEED = int(os.environ.get("BENCH_CRASH_SEED", str(random.randrange(1_000_000))))
 TIMEOUT_S = float(os.environ.get("BENCH_CRASH_TIMEOUT_S", "300"))  # the load's cap per store
 STORES = [s for s in os.environ.get("BENCH_CRASH_STORES", "sqlite,redis").split(",") if s]
 TURNS = ("hi", "trak my ordr", "A1234")  # 2, 1 and 2 replies with the sample flow
-CHANNEL = "telegram"
+CHANNELS = [c for c in os.environ.get("BENCH_CRASH_CHANNELS", "telegram,whatsapp,messenger")
+            .split(",") if c]  # fmt: skip
 POLL_S = 0.1  # how often the platform's log is re-read (each read copies it whole)
 MIN_UP_S = 1.0  # a restarted gateway works this long before the next kill: it has load in hand
 KILL_JITTER_S = 0.5  # the kill comes up to this long after its progress mark: any moment
@@ -83,6 +93,7 @@ class Result:
     expected: int = 0
     lost: int = 0
     doubled: int = 0
+    doubled_by_channel: Counter[str] = field(default_factory=Counter)
     unexpected: int = 0
     reposted: int = 0  # webhooks posted again because the first post got no 200
     done_s: float = 0.0  # from the first message until every expected reply had arrived
@@ -91,8 +102,9 @@ class Result:
 
 
 class Replies:
-    """What the fake Telegram accepted, by chat, re-read every POLL_S by one thread: a copy of
-    the whole log per conversation thread would hold the sandbox's lock against the gateway."""
+    """What the fake platforms accepted, by chat ("channel:address"), re-read every POLL_S by
+    one thread: a copy of the whole log per conversation thread would hold the sandbox's lock
+    against the gateway."""
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -102,9 +114,9 @@ class Replies:
 
     def refresh(self) -> None:
         by_chat: dict[str, Counter[str]] = defaultdict(Counter)
-        entries = self.sandbox.sent(CHANNEL)
+        entries = [e for channel in CHANNELS for e in self.sandbox.sent(channel)]
         for entry in entries:
-            by_chat[entry["conversation"]][reply_key(entry)] += 1
+            by_chat[f"{entry['channel']}:{entry['conversation']}"][reply_key(entry)] += 1
         with self.cond:
             self.by_chat, self.total = dict(by_chat), len(entries)
             self.cond.notify_all()
@@ -204,37 +216,47 @@ def post_until_accepted(url: str, hook: Webhook, stop: threading.Event) -> int:
 
 
 class Shoppers:
-    """Telegram shoppers writing through the fake platform, each turn's webhook built once."""
+    """Shoppers writing through the fake platforms, each turn's webhook built once."""
 
     def __init__(self, sandbox: Sandbox, gateway_url: str) -> None:
         self.sandbox = sandbox
-        self.url = f"{gateway_url}/webhooks/{CHANNEL}"
+        self.gateway_url = gateway_url
         self.reposted = 0
         self._lock = threading.Lock()
 
     def say(self, shopper: SimShopper, text: str, stop: threading.Event) -> None:
-        # The ids the simulator would give (one message numbering per chat, as on Telegram).
         state = self.sandbox.state
-        hook = telegram_message(state.config, shopper, text, state.next_update_id(),
-                                state.next_message_id(shopper.address))  # fmt: skip
-        again = post_until_accepted(self.url, hook, stop)
+        hook: Webhook
+        if shopper.channel == "telegram":  # the ids the simulator would give
+            hook = telegram_message(state.config, shopper, text, state.next_update_id(),
+                                    state.next_message_id(shopper.address))  # fmt: skip
+        elif shopper.channel == "whatsapp":
+            hook = whatsapp_message(state.config, shopper, text)
+        else:
+            hook = messenger_event(state.config, shopper, text)
+        url = f"{self.gateway_url}/webhooks/{shopper.channel}"
+        again = post_until_accepted(url, hook, stop)
         with self._lock:
             self.reposted += again
 
 
-def new_shoppers(sandbox: Sandbox, flows_path: Path, env: dict[str, str], count: int,
-                 prefix: str) -> list[SimShopper]:  # fmt: skip
+def new_shoppers(sandbox: Sandbox, flows_path: Path, env: dict[str, str], channel: str,
+                 count: int, prefix: str) -> list[SimShopper]:  # fmt: skip
     """`count` shoppers all called Ann (the greeting says the first name: every conversation
     gets the same texts) whom the A/B split sends to the bot, as Stack.shopper picks them."""
     split = load_flow(flows_path, env).nodes["route"].split
     found: list[SimShopper] = []
     i = 0
     while len(found) < count:
-        shopper = sandbox.state.shoppers.add(CHANNEL, f"Ann {prefix}{i}")
+        shopper = sandbox.state.shoppers.add(channel, f"Ann {prefix}{i}")
         i += 1
-        if split is None or choose_variant(split, f"{CHANNEL}:{shopper.address}").name == "bot":
+        if split is None or choose_variant(split, f"{channel}:{shopper.address}").name == "bot":
             found.append(shopper)
     return found
+
+
+def chat_of(shopper: SimShopper) -> str:
+    return f"{shopper.channel}:{shopper.address}"
 
 
 def baseline(shoppers: Shoppers, replies: Replies, shopper: SimShopper) -> list[Counter[str]]:
@@ -248,7 +270,7 @@ def baseline(shoppers: Shoppers, replies: Replies, shopper: SimShopper) -> list[
         deadline, last_change, now_seen = time.monotonic() + 30, time.monotonic(), seen
         while time.monotonic() < deadline:
             replies.refresh()
-            current = replies.of(shopper.address)
+            current = replies.of(chat_of(shopper))
             if current != now_seen:
                 now_seen, last_change = current, time.monotonic()
             # Telegram's per-chat pacing spaces replies about a second apart beyond a burst.
@@ -280,10 +302,15 @@ def run_store(store: str, store_url: str, tmp: Path, rng: random.Random) -> Resu
     threads: list[threading.Thread] = []
     try:
         gateway.start()
-        first, *chats = new_shoppers(sandbox, flows_path, env, CHATS + 1, "Crash")
-        turns = baseline(shoppers, replies, first)
-        per_chat = sum(sum(t.values()) for t in turns)
-        result.expected = CHATS * per_chat
+        chats: list[SimShopper] = []
+        turns_of: dict[str, list[Counter[str]]] = {}
+        for n, channel in enumerate(CHANNELS):
+            count = CHATS // len(CHANNELS) + (n < CHATS % len(CHANNELS))
+            first, *more = new_shoppers(sandbox, flows_path, env, channel, count + 1, "Crash")
+            turns_of[channel] = baseline(shoppers, replies, first)
+            chats += more
+        rng.shuffle(chats)  # the channels' conversations interleaved
+        result.expected = sum(sum(sum(t.values()) for t in turns_of[s.channel]) for s in chats)
         if result.expected * 2 > MAX_ENTRIES:  # doubles and typing actions need room too
             raise RuntimeError(f"the sandbox keeps {MAX_ENTRIES} calls: fewer chats, please")
         already = replies.total
@@ -292,10 +319,10 @@ def run_store(store: str, store_url: str, tmp: Path, rng: random.Random) -> Resu
 
         def converse(shopper: SimShopper) -> None:
             wanted: Counter[str] = Counter()
-            for text, expect in zip(TURNS, turns, strict=True):
+            for text, expect in zip(TURNS, turns_of[shopper.channel], strict=True):
                 shoppers.say(shopper, text, stop)
                 wanted += expect
-                if not replies.wait_for(shopper.address, wanted, stop):
+                if not replies.wait_for(chat_of(shopper), wanted, stop):
                     return
 
         started = time.monotonic()
@@ -337,18 +364,19 @@ def run_store(store: str, store_url: str, tmp: Path, rng: random.Random) -> Resu
         sandbox.stop()
         shop.stop()
     result.reposted = shoppers.reposted
-    expected = sum(turns, Counter())
     for shopper in chats:
-        got = replies.of(shopper.address)
+        expected = sum(turns_of[shopper.channel], Counter())
+        got = replies.of(chat_of(shopper))
         lost = sum((expected - got).values())
         doubled = sum(max(0, got[k] - n) for k, n in expected.items())
         unexpected = sum(n for k, n in got.items() if k not in expected)
         result.lost, result.doubled = result.lost + lost, result.doubled + doubled
+        result.doubled_by_channel[shopper.channel] += doubled
         result.unexpected += unexpected
         if (lost or unexpected or doubled > 1) and len(result.examples) < 5:
             missing = dict(expected - got)
             extra = dict(got - expected)
-            result.examples.append(f"chat {shopper.address}: missing {missing}, extra {extra}")
+            result.examples.append(f"chat {chat_of(shopper)}: missing {missing}, extra {extra}")
     if result.lost or result.unexpected:
         result.examples.append("gateway log tail:\n" + gateway.tail())
     return result
@@ -388,6 +416,10 @@ def report(result: Result) -> float:
     print(f"crash_replies_lost_{s}: {result.lost} replies")
     print(f"crash_replies_doubled_{s}: {result.doubled} replies")
     print(f"crash_doubled_replies_{s}: {per_kill:.1f} per kill")
+    for channel in CHANNELS:
+        doubled = result.doubled_by_channel[channel]
+        print(f"crash_doubled_replies_{s}_{channel}: "
+              f"{doubled / result.kills if result.kills else 0.0:.1f} per kill")  # fmt: skip
     print(f"crash_replies_unexpected_{s}: {result.unexpected} replies")
     print(f"crash_webhooks_reposted_{s}: {result.reposted} posts")
     print(f"crash_restart_max_{s}: {restart:.1f} s")
@@ -398,8 +430,8 @@ def report(result: Result) -> float:
 
 def main() -> int:
     rng = random.Random(SEED)
-    print(f"crash_setup: {CHATS} chats x {len(TURNS)} turns, {KILLS} SIGKILLs per store, "
-          f"seed {SEED}")  # fmt: skip
+    print(f"crash_setup: {CHATS} chats ({', '.join(CHANNELS)}) x {len(TURNS)} turns, "
+          f"{KILLS} SIGKILLs per store, seed {SEED}")  # fmt: skip
     failures: list[str] = []
     worst = 0.0
     for store in STORES:
