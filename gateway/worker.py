@@ -52,8 +52,9 @@ class TurnWorker:
     def run_once(self) -> bool:
         """Process one message if any is ready; True if one was taken.
 
-        The last reply of a turn is still on its way when this returns: its request was
-        written, and its answer is read after the next turn (`read_answer`), so the worker
+        With SEND_OVERLAP (Config.send_overlap, the default on Redis), the last reply of a
+        turn is still on its way when this returns: its request was written, and its answer
+        is read after the next turn (`read_answer`), so the worker
         runs that turn while the platform answers instead of waiting for it; a success is
         then recorded by the commit after that (one write a turn fewer). Never for long:
         everything is read and recorded at once when no message is ready, before an HTTP
@@ -91,8 +92,9 @@ class TurnWorker:
         self.read_answer()
         if committed:
             gw.metrics.processed.labels(claim.inbound.channel).inc()
-            # The replies leave now, after the commit.
-            if self.replies > 1:  # each next one is due once the one before is recorded
+            # The replies leave now, after the commit. With several, each next one is due
+            # once the one before is recorded.
+            if self.replies > 1 or not gw.config.send_overlap:
                 self.record_answered()
                 self.sender.run_once()
             else:  # its answer is read after the next turn

@@ -33,7 +33,8 @@ def gateway(tmp_path: Path) -> Iterator[Callable[[str], Gateway]]:
     made: list[Gateway] = []
 
     def make(api_url: str) -> Gateway:
-        config = Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
+        config = Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+                                  "SEND_OVERLAP": "1"})  # fmt: skip
         adapter = TelegramAdapter(TelegramConfig("1:T", "secret", api_base_url=api_url))
         gw = Gateway(config, open_store(config.store_url), BuiltAdapters({"telegram": adapter}),
                      FlowHolder(ROOT / "bench" / "flows_bench.yaml", {}), HttpServices())  # fmt: skip
