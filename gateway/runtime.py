@@ -121,6 +121,11 @@ class Runtime:
                 busy = worker.run_once()
             except Exception as exc:  # the store is unreachable: wait and try again, never die
                 self.gw.store_health.failed("worker", exc)
+                # What the worker holds (replies sent, not yet recorded) is handed to the store
+                # now: the SQLite store keeps a mark whose write fails and writes it before it
+                # claims replies again, so a write outage longer than a lease sends none twice.
+                with contextlib.suppress(Exception):
+                    worker.finish_sends()
                 self.stop_event.wait(1.0)
                 continue
             self.gw.store_health.succeeded("worker")

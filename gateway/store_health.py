@@ -28,7 +28,16 @@ class _Failing:
     reason: str
     last: float = 0.0
     count: int = 0
-    logged_at: float = 0.0
+    logged: bool = False  # a line said it fails, so one says when it recovers
+
+
+@dataclass(slots=True)
+class _Line:
+    """When a condition was last logged, kept past its recovery: a writer that recovers and
+    fails again (a worker whose run had nothing to write counts as a success) would
+    otherwise log a line per attempt."""
+
+    at: float
     unlogged: int = 0
 
 
@@ -37,6 +46,7 @@ class StoreHealth:
         self._clock, self._quiet_s = clock, quiet_s
         self._lock = threading.Lock()
         self._failing: dict[str, _Failing] = {}  # where -> the condition
+        self._lines: dict[tuple[str, str], _Line] = {}  # (where, reason) -> its last line
 
     def failed(self, where: str, exc: BaseException) -> None:
         """A write by `where` (webhook, worker, sender) failed with `exc`."""
@@ -47,12 +57,15 @@ class StoreHealth:
             if state is None or state.reason != reason:
                 state = self._failing[where] = _Failing(now, reason)
             state.count += 1
-            state.unlogged += 1
             state.last = now
-            if now - state.logged_at < self._quiet_s:
+            line = self._lines.get((where, reason))
+            if line is not None and now - line.at < self._quiet_s:
+                line.unlogged += 1
                 return
-            state.logged_at, repeats = now, state.unlogged
-            state.unlogged = 0
+            repeats = 1 + (line.unlogged if line is not None else 0)
+            self._lines = {k: v for k, v in self._lines.items() if now - v.at < self._quiet_s}
+            self._lines[(where, reason)] = _Line(now)
+            state.logged = True
         logger.error(
             f"store_write_failed: {where}: {reason} ({repeats} failure{'s' * (repeats != 1)} "
             f"since the last line; failing for {now - state.since:.0f} s)",
@@ -63,7 +76,7 @@ class StoreHealth:
         if where in self._failing:  # the common case costs one dict lookup, no lock
             with self._lock:
                 state = self._failing.pop(where, None)
-            if state is not None:
+            if state is not None and state.logged:
                 logger.warning(
                     f"store_write_recovered: {where} after {self._clock() - state.since:.0f} s "
                     f"and {state.count} failures"

@@ -27,7 +27,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from flows.messages import Inbound, from_dict, to_dict
@@ -123,6 +124,8 @@ class SQLiteStore:
         self._db = SQLiteFile(path, SCHEMA, busy_timeout_s)
         self._enqueues = itertools.count(1)
         self._hand_over = HandOver()
+        self._unrecorded: dict[str, str | None] = {}  # sent, not recorded: see _kept_if_failed
+        self._unrecorded_lock = threading.Lock()
         self._claimer = threading.local()  # whether this thread's last claim found a message
         self._ahead = threading.local()  # a turn worker's read-ahead claim (see claim_ahead)
         self._epoch: str = self._in.read("SELECT epoch FROM meta")[0][0]
@@ -286,7 +289,8 @@ class SQLiteStore:
             claim_now = time.time()
             lease_until = claim_now + self._ahead.lease_s
         upto, following = 0, []
-        with self._db.write() as c:
+        self._record_unrecorded()  # before this commit can hand over (claim) a reply again
+        with self._kept_if_failed(sent), self._db.write() as c:
             for item_id, platform_id in sent:  # committed even if the lease was lost below
                 _record_sent(c, item_id, platform_id)
             done = c.execute(
@@ -430,6 +434,7 @@ class SQLiteStore:
         handed = self._hand_over.take(now, lease_s, limit)
         if handed:
             return handed
+        self._record_unrecorded()  # before any reply can be claimed from the file again
         if limit <= 0 or not self._db.read(SQL_ANY_OUTBOX_DUE, (now,)):
             return []  # nothing due: no write lock taken (the sender thread polls here)
         rows = self._db.write_one(SQL_CLAIM_OUTBOX, (now + lease_s, now, limit))
@@ -441,8 +446,36 @@ class SQLiteStore:
             return _outbox_change(c, sql, args)
 
     def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
-        with self._db.write() as c:
+        with self._kept_if_failed([(item_id, platform_id)]), self._db.write() as c:
             _record_sent(c, item_id, platform_id)
+
+    @contextmanager
+    def _kept_if_failed(self, sent: Sequence[tuple[str, str | None]]) -> Iterator[None]:
+        """Around a write that records replies as sent. If it fails (a full disk), they went
+        out all the same: kept here, they are recorded before this process claims outbox
+        items again (`_record_unrecorded`). Otherwise a reply's lease runs out while the disk
+        is full and it is claimed and sent again: the shopper got it twice. (Another process
+        has only the lease to keep it off, as for any reply in flight.)"""
+        try:
+            yield
+        except sqlite3.Error:
+            with self._unrecorded_lock:
+                self._unrecorded.update(sent)
+            raise
+
+    def _record_unrecorded(self) -> None:
+        """Record the replies `_kept_if_failed` kept, in a write of their own; raises while
+        the store still cannot write. Costs nothing when there are none (nearly always)."""
+        if not self._unrecorded:
+            return
+        with self._unrecorded_lock:
+            marks = list(self._unrecorded.items())
+        with self._db.write() as c:
+            for item_id, platform_id in marks:
+                _record_sent(c, item_id, platform_id)
+        with self._unrecorded_lock:
+            for item_id, _ in marks:
+                self._unrecorded.pop(item_id, None)
 
     def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
         # Only the head carries `due`; a retried item is the head (it was claimed).

@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.store_health import StoreHealth
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover (not on Windows: busy_timeout alone serialises)
@@ -32,10 +34,15 @@ logger = logging.getLogger(__name__)
 IDLE_CONNECTIONS = 16  # connections kept open between uses; more threads open and close extra
 CHECKPOINT_EVERY_S = 0.25  # how often a file this process wrote to is checkpointed
 # Past this many frames (4 KiB each; SQLite's own autocheckpoint size) the checkpointer has
-# the WAL start over (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES.
+# the WAL start over (see `checkpoint`), and the file is cut back to WAL_KEEP_BYTES. A commit
+# that takes it past WAL_KEEP_BYTES checkpoints it itself (see `_connect`).
 WAL_RESTART_FRAMES = 1000
 WAL_KEEP_BYTES = 16 * 1024 * 1024
+WAL_FRAME_HEADER = 24  # bytes before each page in the WAL
 FILE_MODE = 0o600  # a new database file (and so its -wal, -shm and -lock): the owner only
+# Failed checkpoints, for the log: one line a minute per file, however many SQLiteFiles (the
+# store and the outage board share one) and ticks fail.
+CHECKPOINTS = StoreHealth()
 
 
 class SQLiteFile:
@@ -91,8 +98,14 @@ class SQLiteFile:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-16000")  # 16 MB per connection
-        # No checkpoint inside a commit: `_checkpoints` runs them beside the writers (see there).
-        conn.execute("PRAGMA wal_autocheckpoint=0")
+        # Checkpoints run beside the writers (`_checkpoints`), not inside a commit, as long as
+        # they keep up. A commit that takes the WAL past WAL_KEEP_BYTES all the same (writes
+        # faster than the checkpointer's ticks: the backlog after a full disk) checkpoints it
+        # itself, so the WAL stays that size whatever the write rate. Without this it took all
+        # the space a freed disk had, and the checkpoint, which must grow the database file,
+        # found none: writes failed for good.
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_KEEP_BYTES // (page + WAL_FRAME_HEADER)}")
         conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
         return conn
 
@@ -182,9 +195,10 @@ class SQLiteFile:
     def checkpoint(self) -> tuple[int, int, int]:
         """Copy what the WAL holds back into the database file, and keep the WAL short.
 
-        Autocheckpoint would run inside the commit that crosses its threshold, while our write
-        lock is held: every writer would wait for its fsyncs. This runs beside them instead (a
-        PASSIVE checkpoint lets writers append meanwhile), from `_checkpoints`. But SQLite
+        Autocheckpoint runs inside the commit that crosses its threshold, while our write lock
+        is held: every writer waits for its fsyncs, so it is only the safety valve past
+        WAL_KEEP_BYTES (see `_connect`). This runs beside the writers instead (a PASSIVE
+        checkpoint lets them append meanwhile), from `_checkpoints`. But SQLite
         starts the WAL over only when a writer finds it wholly copied, and under steady load
         someone has always appended since: the WAL grew by 40 MB a second under the bench,
         without end, and every read searches its whole index. So once it is past
@@ -238,17 +252,20 @@ def create_private(path: str) -> None:
 def _checkpoints(ref: weakref.ref[SQLiteFile], stop: threading.Event) -> None:
     """Every CHECKPOINT_EVERY_S, a checkpoint if this process wrote since the last one; ends
     when the file is closed or forgotten. Each process that writes runs one: at most one
-    checkpoint runs at a time (SQLite's own lock), the others find it busy or done."""
+    checkpoint runs at a time (SQLite's own lock), the others find it busy or done. One that
+    fails (a full disk) is tried again at the next tick, but logged once a minute: a line
+    per tick was four a second for each file."""
     seen = 0
     while not stop.wait(CHECKPOINT_EVERY_S):
         db = ref()
         if db is None:
             return
-        writes = db.writes
+        writes, where = db.writes, f"checkpoint of {db.path}"
         if writes != seen:
             try:
                 db.checkpoint()
                 seen = writes
-            except (sqlite3.Error, RuntimeError):  # closed meanwhile, or a disk error: next time
-                logger.warning("sqlite_checkpoint_failed", exc_info=True)
+                CHECKPOINTS.succeeded(where)
+            except (sqlite3.Error, RuntimeError) as exc:  # closed meanwhile, or a disk error
+                CHECKPOINTS.failed(where, exc)
         del db

@@ -104,4 +104,6 @@ def test_worker_process_answers_runs_as_batch_work_and_dies_with_the_server(
 
     proc.send_signal(signal.SIGKILL)  # no clean shutdown: the kernel tells the child
     proc.wait(10)
-    _wait(lambda: not _alive(worker), timeout=15, what="the worker to exit with its server")
+    # SIGTERM from the kernel, then a clean stop (threads joined, store closed); generous:
+    # the suite loads the machine, and this is about dying at all, not about speed.
+    _wait(lambda: not _alive(worker), timeout=45, what="the worker to exit with its server")
