@@ -195,14 +195,7 @@ def graph_node(object_id: str, version: str | None = None) -> Response:
 def profile(object_id: str) -> Response:
     shopper = get_state().shoppers.find("messenger", object_id)
     if shopper is None or not _token():
-        return graph_error(
-            100,
-            f"Unsupported get request. Object with ID '{object_id}' does not "
-            "exist, cannot be loaded due to missing permissions, or does not "
-            "support this operation.",
-            subcode=33,
-            kind="GraphMethodException",
-        )
+        return _missing(object_id)
     values = {
         "id": shopper.address,
         "name": shopper.name,
@@ -369,13 +362,7 @@ def page_conversations(object_id: str, version: str | None = None) -> Response:
     if refused is not None:
         return refused
     if object_id not in ("me", state.config.messenger_page_id):
-        return graph_error(
-            100,
-            f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
-            "loaded due to missing permissions, or does not support this operation.",
-            subcode=33,
-            kind="GraphMethodException",
-        )
+        return _missing(object_id)
     fields, error = _parse_fields(
         args.get("fields"), ("id", "updated_time"), _CONVERSATION_FIELDS, "Conversation"
     )
