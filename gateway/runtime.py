@@ -128,8 +128,9 @@ class Runtime:
                     worker.finish_sends()
                 self.stop_event.wait(1.0)
                 continue
-            self.gw.store_health.succeeded("worker")
-            if not busy:
+            if busy:  # a claim wrote; an idle poll only read, which a full disk still allows
+                self.gw.store_health.succeeded("worker")
+            else:
                 ready.wait(IDLE_WAIT_S)
                 ready.clear()
         try:
@@ -151,8 +152,9 @@ class Runtime:
                 self.gw.store_health.failed("sender", exc)
                 self.stop_event.wait(1.0)
                 continue
-            self.gw.store_health.succeeded("sender")
-            if not sent:
+            if sent:  # claiming wrote; nothing due was only a read
+                self.gw.store_health.succeeded("sender")
+            else:
                 ready.wait(SENDER_IDLE_S)
                 ready.clear()
                 self.stop_event.wait(SENDER_WAKE_GAP_S)

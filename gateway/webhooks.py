@@ -114,15 +114,18 @@ def handle(gw: Gateway, adapter: Adapter, channel: str, req: WebhookRequest, now
                                                    "problem": result.problem})  # fmt: skip
         return parse_error_reply(result)
     try:
-        _accept(gw, channel, result.inbound, now)
+        wrote = _accept(gw, channel, result.inbound, now) > 0
         for status in result.statuses:
             gw.store.update_delivery(status.message_id, status.status, status.error_code)
+            wrote = True
         for gone in result.unreachable:
             gw.store.append_history([_unreachable_note(channel, gone.conversation, now)])
+            wrote = True
     except Exception as exc:  # the store is down: refuse so the platform redelivers
         gw.store_health.failed("webhook", exc)
         return _error(503, "temporarily unavailable")
-    gw.store_health.succeeded("webhook")
+    if wrote:  # a duplicate wrote nothing, so it says nothing of a full disk
+        gw.store_health.succeeded("webhook")
     return adapter.webhook_reply(result)
 
 
@@ -209,12 +212,15 @@ class FastWebhooks:
         )
 
 
-def _accept(gw: Gateway, channel: str, inbound: tuple, now: float) -> None:
+def _accept(gw: Gateway, channel: str, inbound: tuple, now: float) -> int:
+    """Enqueue the request's messages; how many were new (stored: a write that succeeded)."""
+    stored = 0
     for message in inbound:
         if message.kind == "edit":  # policy: an edit never re-runs the flow (docs/adapters.md)
             logger.info("webhook_edit_ignored", extra={"channel": channel})
             continue
         if gw.store.enqueue(message, now, gw.config.dedupe_ttl_s):
+            stored += 1
             gw.metrics.received.labels(channel).inc()
             gw.turn_ready.set()
         else:
@@ -222,6 +228,7 @@ def _accept(gw: Gateway, channel: str, inbound: tuple, now: float) -> None:
             logger.info(
                 "webhook_duplicate", extra={"channel": channel, "message_id": message.message_id}
             )
+    return stored
 
 
 def _unreachable_note(channel: str, conversation: str, now: float) -> HistoryEntry:
