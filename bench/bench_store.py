@@ -123,14 +123,15 @@ def sqlite_appends(work: Path, messages: int) -> float:
 
 
 def redis_appends(redis: Redis, messages: int) -> float:
-    from gateway.store.redis_store import RedisStore, _line
+    from gateway.store.redis_codec import history_line
+    from gateway.store.redis_store import RedisStore
 
     redis.flush()
     store = RedisStore(redis.url)
     try:
         pipe = store._r.pipeline(transaction=False)
         for c in range(messages // PER_CONVERSATION):
-            lines = [_line(entry(key(c), s)) for s in range(1, PER_CONVERSATION + 1)]
+            lines = [history_line(entry(key(c), s)) for s in range(1, PER_CONVERSATION + 1)]
             pipe.rpush(store._k(key(c), ":h"), *lines)
             if len(pipe) >= 200:
                 pipe.execute()

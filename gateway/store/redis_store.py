@@ -16,7 +16,7 @@ outbox step) and the conversation lives on one Cluster node:
     <p>:{conv:K}:d   hash message_id -> dedupe expiry; the key expires with the last message
     <p>:{conv:K}:h   list of history lines; seq is the position (1-based), so pages are LRANGEs;
                      a line is [at, who, text, data?] with the usual (direction, author) pairs
-                     as one digit and data's usual keys as one letter (see _line)
+                     as one digit and data's usual keys as one letter (see redis_codec.history_line)
     <p>:{conv:K}:o   hash outbox id -> "<mutable JSON>\\n[channel, created_at]\\n<payload JSON>";
                      a sent item loses its payload line (what was said is in the history;
                      the payload was two thirds of an idle conversation's memory); the hash
@@ -74,7 +74,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -87,13 +87,22 @@ from gateway.store.base import (
     Buried,
     Claim,
     Conversation,
-    Direction,
     HandOver,
     HistoryEntry,
     OutboxItem,
     check_same_conversation,
     compact_json,
     delivery_rank,
+)
+from gateway.store.redis_codec import (
+    buried_entry,
+    buried_score,
+    conversation_of,
+    flat_pairs,
+    history_entry,
+    history_line,
+    outbox_item,
+    state_out,
 )
 from gateway.store.redis_lua import INLINE_MAX, SCRIPTS
 from gateway.store.redis_wire import Wire
@@ -105,126 +114,6 @@ PREFETCH_S = 0.5  # how long candidates read on a turn's last trip stand in for 
 ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
 
 Update = tuple[str, Any, Any]  # (conversation, version, score or "") for INDEX
-
-
-# History lines. The usual (direction, author) pairs are written as one digit and data's
-# usual keys as one letter: [at, who, text, data?]. Any other line is written in full,
-# [at, direction, author, text, data?], as every line was before (those are still read).
-_WHO: tuple[tuple[Direction, str], ...] = (("in", "shopper"), ("out", "bot"), ("system", "system"))
-_SHORT = {
-    "kind": "k", "message_id": "m", "name": "n", "buttons": "b", "payload": "p", "call": "c",
-    "attachments": "a", "location": "l", "agent": "g", "thread": "t",
-}  # fmt: skip
-_LONG = {short: long for long, short in _SHORT.items()}
-
-
-def _line(h: HistoryEntry) -> str:
-    """One history line: a JSON array, the data left out when empty."""
-    pair = (h.direction, h.author)
-    if pair in _WHO and _LONG.keys().isdisjoint(h.data):  # no key that would read as short
-        data = {_SHORT.get(k, k): v for k, v in h.data.items()}
-        who = _WHO.index(pair)
-        return compact_json([h.at, who, h.text, data] if data else [h.at, who, h.text])
-    return compact_json(
-        [h.at, h.direction, h.author, h.text, h.data]
-        if h.data
-        else [h.at, h.direction, h.author, h.text]
-    )
-
-
-def _entry(key: str, seq: int, line: str) -> HistoryEntry:
-    at, who, *rest = json.loads(line)
-    if isinstance(who, int):
-        (direction, author), (text, *data) = _WHO[who], rest
-        return HistoryEntry(
-            key, at, direction, author, text,
-            {_LONG.get(k, k): v for k, v in data[0].items()} if data else {}, seq,
-        )  # fmt: skip
-    author, text, *data = rest
-    return HistoryEntry(key, at, who, author, text, data[0] if data else {}, seq)
-
-
-# The state: a JSON array of these fields, the trailing ones at their default left out (the
-# often-set first). ConversationState.to_json()'s object form is still read, and is written
-# if the state has a field this list does not know yet.
-_STATE = ("node", "mode", "version", "turns", "vars", "variants", "misses", "retries",
-          "queue", "resume", "language", "heard", "heard_count", "offer")  # fmt: skip
-_STATE_DEFAULTS = {
-    f.name: f.default_factory() if callable(f.default_factory) else f.default
-    for f in fields(ConversationState)
-}
-_STATE_OTHER = tuple(name for name in _STATE_DEFAULTS if name not in _STATE)
-
-
-def _state_out(state: ConversationState) -> str:
-    if any(getattr(state, n) != _STATE_DEFAULTS[n] for n in _STATE_OTHER):
-        return state.to_json()
-    values = [getattr(state, n) for n in _STATE]
-    while values and values[-1] == _STATE_DEFAULTS[_STATE[len(values) - 1]]:
-        values.pop()
-    if len(values) > _STATE.index("variants"):
-        values[_STATE.index("variants")] = [list(v) for v in state.variants]
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _state_in(text: str | None) -> ConversationState:
-    if not text or not text.startswith("["):
-        return ConversationState.from_json(text)
-    data = dict(zip(_STATE, json.loads(text), strict=False))
-    if "variants" in data:
-        data["variants"] = tuple((str(a), str(b)) for a, b in data["variants"])
-    if "offer" in data:
-        data["offer"] = tuple(str(p) for p in data["offer"])
-    return ConversationState(**data)
-
-
-def _buried(conversation: str, raw: str) -> Buried:
-    """A `:x` entry: [attempts, error, buried_at, [arrived_at, id, inbound]]."""
-    attempts, error, buried_at, (_arrived, entry_id, message) = json.loads(raw)
-    return Buried(
-        id=entry_id, conversation=conversation, inbound=from_dict(Inbound, message),
-        error=error, attempts=int(attempts), buried_at=float(buried_at),
-    )  # fmt: skip
-
-
-def _buried_at(oldest: str | None) -> float | str:
-    """The buried index's score for a conversation: its oldest burial ("" when none is left)."""
-    return json.loads(oldest)[2] if oldest else ""
-
-
-def _item(conversation: str, item_id: str, raw: str) -> OutboxItem:
-    mutable, immutable, *rest = raw.split("\n", 2)
-    status, attempts, next_at, _lease, platform_id, delivery, error, seq = json.loads(mutable)
-    fixed = json.loads(immutable)
-    if len(fixed) == 3:  # written before payloads had a line of their own
-        channel, payload, created_at = fixed
-    else:
-        (channel, created_at), payload = fixed, json.loads(rest[0]) if rest else {}
-    return OutboxItem(
-        id=item_id,
-        conversation=conversation,
-        channel=channel,
-        payload=payload,
-        created_at=created_at,
-        status=status,
-        attempts=attempts,
-        next_at=float(next_at),
-        last_error=error,
-        platform_id=platform_id,
-        delivery=delivery,
-        seq=seq,
-    )
-
-
-def _conversation(key: str, state: str | None, last_inbound: Any, updated: Any) -> Conversation:
-    return Conversation(
-        key, _state_in(state), float(last_inbound or 0.0),
-        float(updated or 0.0),
-    )  # fmt: skip
-
-
-def _pairs(mapping: dict[str, str]) -> list[str]:
-    return [x for pair in mapping.items() for x in pair]
 
 
 def _lowest(index: str, now: float, limit: int) -> tuple[Any, ...]:
@@ -372,7 +261,7 @@ class RedisStore:
         if due:
             batch.script("index", self._due_keys, _index_args(0, due))
         if oconv:
-            batch.command("HSET", self._oconv, *_pairs(oconv))
+            batch.command("HSET", self._oconv, *flat_pairs(oconv))
         if unmap:
             batch.command("HDEL", self._oconv, *unmap)
 
@@ -529,7 +418,7 @@ class RedisStore:
             lease_until=lease_until,
             token=token,
         )
-        return claim, _conversation(key, state, last_inbound, updated)
+        return claim, conversation_of(key, state, last_inbound, updated)
 
     def commit_turn(
         self,
@@ -549,14 +438,14 @@ class RedisStore:
         args: list[Any] = [
             claim.token,
             now,
-            _state_out(state),
+            state_out(state),
             int(last_inbound) if last_inbound == int(last_inbound) else last_inbound,
             claim.inbound.message_id,
             compact_json(list(events)) if events else "",
             self._outbox_ttl_ms,
             len(history),
         ]
-        args.extend(_line(h) for h in history)
+        args.extend(history_line(h) for h in history)
         args.append(len(outbox))
         for o in outbox:
             fixed = compact_json([o.channel, o.created_at])
@@ -623,7 +512,7 @@ class RedisStore:
         due = [(key, version, outbox_due)] if outbox else []
         oconv = dict.fromkeys(added, key)
         if handed and hand_over is not None:
-            item = _item(key, handed[0], handed[1])
+            item = outbox_item(key, handed[0], handed[1])
             self._remember([item])
             oconv[item.id] = key
             self._hand_over.keep(item, hand_over)
@@ -638,7 +527,7 @@ class RedisStore:
         if due:
             batch.script("index", self._due_keys, _index_args(0, due))
         if oconv:
-            batch.command("HSET", self._oconv, *_pairs(oconv))
+            batch.command("HSET", self._oconv, *flat_pairs(oconv))
         batch.execute()
         return True
 
@@ -665,7 +554,7 @@ class RedisStore:
         if result[0]:
             batch = _Batch(self)
             batch.script("index", self._ready_keys, _index_args(-1, [(key, result[1], result[2])]))
-            update = (key, result[1], _buried_at(result[3]))
+            update = (key, result[1], buried_score(result[3]))
             batch.script("index", self._buried_keys, _index_args(1, [update]))
             batch.execute()
 
@@ -685,7 +574,7 @@ class RedisStore:
             for key, _score in scored:
                 pipe.lrange(self._k(key, ":x"), 0, -1)
             for (key, _score), entries in zip(scored, pipe.execute(), strict=True):
-                found.extend(_buried(key, raw) for raw in entries)
+                found.extend(buried_entry(key, raw) for raw in entries)
             found.sort(key=lambda b: b.buried_at)
             start += page
         return found[:limit]
@@ -703,7 +592,7 @@ class RedisStore:
     def _unbury(self, key: str, buried_id: str, now: float, *, again: bool) -> bool:
         x = self._k(key, ":x")
         entries = cast("list[str]", self._r.lrange(x, 0, -1))
-        raw = next((r for r in entries if _buried(key, r).id == buried_id), None)
+        raw = next((r for r in entries if buried_entry(key, r).id == buried_id), None)
         if raw is None:
             return False
         entry = ""
@@ -717,7 +606,7 @@ class RedisStore:
         batch = _Batch(self)
         if again:
             batch.script("index", self._ready_keys, _index_args(1, [(key, result[1], result[2])]))
-        update = (key, result[1], _buried_at(result[3]))
+        update = (key, result[1], buried_score(result[3]))
         batch.script("index", self._buried_keys, _index_args(-1, [update]))
         batch.execute()
         return True
@@ -746,7 +635,7 @@ class RedisStore:
         pipe.hmget(self._k(key), "li", "u", "s")
         pipe.get(self._k(key, ":s"))
         (last_inbound, updated, inline), apart = pipe.execute()
-        return _conversation(key, inline or apart, last_inbound, updated)
+        return conversation_of(key, inline or apart, last_inbound, updated)
 
     def history(
         self, key: str, before_seq: int | None = None, limit: int = 50
@@ -755,12 +644,12 @@ class RedisStore:
             return []
         before = "" if before_seq is None else before_seq
         first, *lines = self._run("history", [self._k(key, ":h")], [before, limit])
-        return [_entry(key, seq, line) for seq, line in enumerate(lines, start=int(first))]
+        return [history_entry(key, seq, line) for seq, line in enumerate(lines, start=int(first))]
 
     def append_history(self, entries: Sequence[HistoryEntry]) -> None:
         by_key: dict[str, list[str]] = {}
         for h in entries:
-            line = _line(h)
+            line = history_line(h)
             by_key.setdefault(h.conversation, []).append(line)
         if by_key:
             pipe = self._r.pipeline(transaction=False)
@@ -790,7 +679,7 @@ class RedisStore:
             conv_keys = [self._k(key), self._k(key, ":o"), self._k(key, ":op")]
             batch.script("outbox_claim", conv_keys, [now, now + lease_s])
         results = batch.execute()
-        items = [_item(key, r[3], r[4]) for key, r in zip(keys, results, strict=True) if r[0]]
+        items = [outbox_item(key, r[3], r[4]) for key, r in zip(keys, results, strict=True) if r[0]]
         self._remember(items)
         self._defer(
             due=[(key, r[1], r[2]) for key, r in zip(keys, results, strict=True)],
@@ -847,7 +736,7 @@ class RedisStore:
         batch = _Batch(self)
         self._flush(batch)
         batch.script("index", self._due_keys, _index_args(0, [update]))
-        item = _item(key, item_id, result[3])
+        item = outbox_item(key, item_id, result[3])
         if action == "sent":
             batch.command("HDEL", self._oconv, item_id)
         elif action == "dead":
@@ -878,7 +767,7 @@ class RedisStore:
         for item_id, key in found:
             pipe.hget(self._k(key, ":o"), item_id)
         raws = pipe.execute() if found else []
-        return [_item(k, i, raw) for (i, k), raw in zip(found, raws, strict=True) if raw]
+        return [outbox_item(k, i, raw) for (i, k), raw in zip(found, raws, strict=True) if raw]
 
     def retry_dead(self, item_id: str, now: float) -> bool:
         """The item goes to the back of its conversation's outbox (after what is pending now)."""
@@ -894,7 +783,7 @@ class RedisStore:
 
     def outbox_items(self, conversation: str) -> list[OutboxItem]:
         raw = cast("dict[str, str]", self._r.hgetall(self._k(conversation, ":o")))
-        items = [_item(conversation, item_id, value) for item_id, value in raw.items()]
+        items = [outbox_item(conversation, item_id, value) for item_id, value in raw.items()]
         return sorted(items, key=lambda o: o.seq)
 
     def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:

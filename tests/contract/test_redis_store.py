@@ -12,8 +12,9 @@ from redis.crc import key_slot
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
 from gateway.store.base import HistoryEntry, OutboxItem
+from gateway.store.redis_codec import state_in, state_out
 from gateway.store.redis_lua import EVENT_TURNS
-from gateway.store.redis_store import RedisStore, _state_in, _state_out
+from gateway.store.redis_store import RedisStore
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
 
 
@@ -246,11 +247,11 @@ def test_every_state_field_has_its_place_in_the_compact_form() -> None:
     state = ConversationState(node="a", mode="handoff", vars={"k": [1, "ü"]}, misses=1,
                               retries=2, variants=(("e", "b"),), version="v1", turns=3,
                               queue="q", resume="r")  # fmt: skip
-    text = _state_out(state)
-    assert text.startswith("[") and _state_in(text) == state
-    assert _state_out(ConversationState(node="menu", mode="bot", version="33e2927e591f",
+    text = state_out(state)
+    assert text.startswith("[") and state_in(text) == state
+    assert state_out(ConversationState(node="menu", mode="bot", version="33e2927e591f",
                                         turns=1)) == '["menu","bot","33e2927e591f",1]'  # fmt: skip
-    assert _state_in(_state_out(ConversationState())) == ConversationState()
+    assert state_in(state_out(ConversationState())) == ConversationState()
 
 
 def test_commit_of_an_unclaimed_turn_is_refused(rstore: RedisStore) -> None:
