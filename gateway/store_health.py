@@ -42,8 +42,10 @@ class _Line:
 
 
 class StoreHealth:
-    def __init__(self, clock: Callable[[], float] = time.time, quiet_s: float = QUIET_S) -> None:
-        self._clock, self._quiet_s = clock, quiet_s
+    def __init__(self, clock: Callable[[], float] = time.time, quiet_s: float = QUIET_S,
+                 log: logging.Logger = logger) -> None:  # fmt: skip
+        """`log`: where the lines go (the analytics recorder keeps its own logger)."""
+        self._clock, self._quiet_s, self._log = clock, quiet_s, log
         self._lock = threading.Lock()
         self._failing: dict[str, _Failing] = {}  # where -> the condition
         self._lines: dict[tuple[str, str], _Line] = {}  # (where, reason) -> its last line
@@ -66,7 +68,7 @@ class StoreHealth:
             self._lines = {k: v for k, v in self._lines.items() if now - v.at < self._quiet_s}
             self._lines[(where, reason)] = _Line(now)
             state.logged = True
-        logger.error(
+        self._log.error(
             f"store_write_failed: {where}: {reason} ({repeats} failure{'s' * (repeats != 1)} "
             f"since the last line; failing for {now - state.since:.0f} s)",
             exc_info=exc if repeats == 1 else None,
@@ -77,7 +79,7 @@ class StoreHealth:
             with self._lock:
                 state = self._failing.pop(where, None)
             if state is not None and state.logged:
-                logger.warning(
+                self._log.warning(
                     f"store_write_recovered: {where} after {self._clock() - state.since:.0f} s "
                     f"and {state.count} failures"
                 )

@@ -32,6 +32,7 @@ from gateway.analytics.schema import SCHEMA
 from gateway.inbox.model import Thread
 from gateway.redaction import redact_contacts
 from gateway.store.sqlite_file import create_private
+from gateway.store_health import StoreHealth
 
 logger = logging.getLogger(__name__)
 FLUSH_S = 0.2
@@ -118,6 +119,7 @@ class Analytics:
         self._db = connect(path)
         self._pending: queue.SimpleQueue[TurnRecord] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
+        self._writes = StoreHealth(log=logger)  # failing writes, logged once a minute
         self._flush_s = flush_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,12 +146,13 @@ class Analytics:
                         self.sink.append(batch)
                     else:
                         write_batch(self._db, batch)
-                except Exception:  # Redis or the file away: keep the batch for the next flush
+                except Exception as exc:  # Redis or the file away: kept for the next flush
                     if self._pending.qsize() + len(batch) <= PENDING_MAX:
                         for record in batch:
                             self._pending.put(record)
-                    logger.exception("analytics_write_failed", extra={"turns": len(batch)})
+                    self._writes.failed("analytics", exc)  # one line a minute, not a flush
                     return
+                self._writes.succeeded("analytics")
 
     def reader(self) -> sqlite3.Connection:
         """A connection for reports, with everything shipped so far copied in."""

@@ -3,9 +3,12 @@ reporter copies them into its own file, each record counted once, and only what 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from pathlib import Path
+
+import pytest
 
 from gateway.analytics.recorder import Analytics, TurnRecord, connect, recorded, write_batch
 from gateway.analytics.turn_log import RedisTurnLog, decode, encode
@@ -152,6 +155,24 @@ def test_an_unreachable_redis_keeps_the_records_for_the_next_flush(tmp_path: Pat
     assert analytics._pending.qsize() == 0
     analytics.close()
     assert sessions(tmp_path / "a.db") == (1, 1)
+
+
+def test_failing_flushes_log_one_line_then_one_on_recovery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flush every second while Redis is away is not a line every second (a full disk made
+    ~50 a run): one when it starts failing, one when it works again."""
+    analytics = Analytics(str(tmp_path / "a.db"), sink=RedisTurnLog("redis://127.0.0.1:1/0"))
+    with caplog.at_level(logging.WARNING, logger="gateway.analytics.recorder"):
+        for n in range(5):
+            analytics.record(record(str(n), 0))
+            analytics.flush()
+        analytics.sink = None
+        analytics.flush()
+    lines = [r.getMessage().split(":")[0] for r in caplog.records]
+    assert lines == ["store_write_failed", "store_write_recovered"]
+    analytics.close()
+    assert sessions(tmp_path / "a.db") == (5, 5)
 
 
 def test_seen_keys_are_kept_eight_days_then_forgotten(tmp_path: Path) -> None:
