@@ -13,9 +13,11 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+import redis
 
 from gateway.store.base import Store
 from tests.conftest import free_port
@@ -91,6 +93,20 @@ def redis_url() -> Iterator[str]:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (install redis-server in CI)")
     pytest.skip(message)
+
+
+@contextmanager
+def redis_database(redis_url: str, db: int) -> Iterator[str]:
+    """Database `db` of the session's redis-server, for one test: emptied before and after
+    (each test module that needs a whole database takes a number of its own)."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

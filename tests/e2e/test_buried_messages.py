@@ -13,10 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 from argon2 import PasswordHasher
 
@@ -24,7 +24,10 @@ from gateway.inbox.model import Agent
 from gateway.runtime import Runtime
 from gateway.store.base import Buried, Claim
 from gateway.worker import TurnWorker
-from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
+from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
+    redis_database,
+    redis_url,
+)
 from tests.e2e.conftest import Stack, start_stack
 
 DB = 12  # a database of its own on the session's redis-server, emptied before and after
@@ -44,17 +47,14 @@ class BuggyWorker(TurnWorker):
 @pytest.fixture(params=["sqlite", "redis"])
 def stopped(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     """The gateway with no workers running (the test drives a buggy one), two tries a turn."""
-    url = None
-    if request.param == "redis":
-        base: str = request.getfixturevalue("redis_url")
-        url = base.rsplit("/", 1)[0] + f"/{DB}"
-        redis.Redis.from_url(url).flushdb()
-    stack, stop = start_stack(tmp_path, store_url=url, run=False,
-                              env={"MAX_TURN_ATTEMPTS": "2"})  # fmt: skip
-    yield stack
-    stop()
-    if url:
-        redis.Redis.from_url(url).flushdb()
+    with ExitStack() as cleanup:
+        url = None
+        if request.param == "redis":
+            url = cleanup.enter_context(redis_database(request.getfixturevalue("redis_url"), DB))
+        stack, stop = start_stack(tmp_path, store_url=url, run=False,
+                                  env={"MAX_TURN_ATTEMPTS": "2"})  # fmt: skip
+        cleanup.callback(stop)
+        yield stack
 
 
 def bury_one(stack: Stack, shopper: str) -> Buried:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
+from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
+    redis_database,
+    redis_url,
+)
 from tests.e2e.conftest import Stack, start_stack
 
 SHOPPERS = 12
@@ -27,16 +30,13 @@ DB = 14  # a database of its own on the session's redis-server, emptied before a
 
 @pytest.fixture(params=["sqlite", "redis"])
 def outage_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    url = None
-    if request.param == "redis":
-        base: str = request.getfixturevalue("redis_url")
-        url = base.rsplit("/", 1)[0] + f"/{DB}"
-        redis.Redis.from_url(url).flushdb()
-    stack, stop = start_stack(tmp_path, store_url=url)
-    yield stack
-    stop()
-    if url:
-        redis.Redis.from_url(url).flushdb()
+    with ExitStack() as cleanup:
+        url = None
+        if request.param == "redis":
+            url = cleanup.enter_context(redis_database(request.getfixturevalue("redis_url"), DB))
+        stack, stop = start_stack(tmp_path, store_url=url)
+        cleanup.callback(stop)
+        yield stack
 
 
 def test_a_twilio_outage_loses_and_doubles_no_reply(outage_stack: Stack) -> None:

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 from gateway.circuit import BOARD_GRACE_S, Circuits
 from gateway.outages import Outage, OutageBoard, open_outage_board
-from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
+from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
+    redis_database,
+    redis_url,
+)
 from tests.e2e.conftest import start_stack
 
 DB = 10  # a database of its own on the session's redis-server, emptied before and after
@@ -35,10 +37,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'gw.db'}"
         return
-    url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + f"/{DB}"
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
+    with redis_database(request.getfixturevalue("redis_url"), DB) as url:
+        yield url
 
 
 @pytest.fixture
