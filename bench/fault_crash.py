@@ -53,7 +53,6 @@ from flows.split import choose_variant  # noqa: E402
 from gateway.config import Config  # noqa: E402
 from gateway.sender import OutboxSender  # noqa: E402
 from gateway.serving import ServerThread  # noqa: E402
-from gateway.store.base import HAND_OVER_SLACK_S  # noqa: E402
 from sandbox.recording import MAX_ENTRIES  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sandbox.shoppers import SimShopper  # noqa: E402
@@ -345,7 +344,7 @@ def run_store(store: str, store_url: str, tmp: Path, rng: random.Random) -> Resu
             time.sleep(POLL_S / 2)
         # What the dead process held (messages, replies sent but not recorded) goes again only
         # when its lease ends: the doubles arrive then, so the count waits for them.
-        held = max(lease_s, OUTBOX_LEASE_S) + HAND_OVER_SLACK_S
+        held = max(lease_s, OUTBOX_LEASE_S) + 1.0  # (and a second for the clock)
         settled = last_kill + held + SETTLE_S if result.kills else started
         give_up = min(settled + GRACE_S, max(cap, settled))
         while time.monotonic() < give_up and any(t.is_alive() for t in threads):

@@ -107,15 +107,6 @@ class Runtime:
 
     def _work(self, worker: TurnWorker) -> None:
         ready = self.gw.turn_ready
-        # A turn worker sends its replies itself right after the commit (TurnWorker.run_once):
-        # the commit claims them for it, one write less a turn.
-        hand_over = getattr(self.gw.store, "hand_over_commits", None)
-        if hand_over is not None:
-            hand_over(self.sender.lease_s)
-        # And the commit claims the worker's next message (SQLite: one transaction fewer).
-        claim_ahead = getattr(self.gw.store, "claim_ahead", None)
-        if claim_ahead is not None:
-            claim_ahead(worker.name, self.gw.config.lease_s)
         while not self.stop_event.is_set():
             try:
                 busy = worker.run_once()
@@ -125,7 +116,7 @@ class Runtime:
                 # now: the SQLite store keeps a mark whose write fails and writes it before it
                 # claims replies again, so a write outage longer than a lease sends none twice.
                 with contextlib.suppress(Exception):
-                    worker.finish_sends()
+                    worker.settle()
                 self.stop_event.wait(1.0)
                 continue
             if busy:  # a claim wrote; an idle poll only read, which a full disk still allows
@@ -133,15 +124,10 @@ class Runtime:
             else:
                 ready.wait(IDLE_WAIT_S)
                 ready.clear()
-        try:
-            worker.finish_sends()  # the last reply's answer, so that it is recorded as sent
-        except Exception:  # the store is gone: the reply's lease runs out and it goes again
+        try:  # the last reply's answer recorded, a message claimed ahead given back
+            worker.close()
+        except Exception:  # the store is gone: the leases run out and all goes again
             logger.exception("worker_stop_failed", extra={"worker": worker.name})
-        if claim_ahead is not None:
-            try:
-                claim_ahead(None)  # a claim still held goes back to the queue now
-            except Exception:  # the store is gone: its lease runs out instead
-                logger.exception("worker_stop_failed", extra={"worker": worker.name})
 
     def _send(self) -> None:
         ready = self.gw.outbox_ready

@@ -33,7 +33,8 @@ from adapters.base import (
     Uncertain,
 )
 from gateway.context import Gateway
-from gateway.store.base import HistoryEntry, OutboxItem
+from gateway.sent_ledger import SentLedger
+from gateway.store.base import HistoryEntry, OutboxItem, SentMark
 
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)
@@ -41,9 +42,6 @@ BATCH = 4  # items one sender claims at a time (see run_once)
 # Messenger without the permission to read conversations) is sent again this many times; then
 # it waits in the dead letters, where an operator can send it.
 BLIND_RESENDS = 2
-
-
-SentMark = tuple[str, str | None]  # (outbox id, platform id) of a reply the platform accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,30 +79,33 @@ class OutboxSender:
         self.gw = gw
         self.policy = policy or RetryPolicy(budget_s=gw.config.send_retry_budget_s)
         self.lease_s = lease_s
+        self.ledger = SentLedger(self._write_sent)  # the sender thread's own successes
 
     def run_once(self, limit: int = BATCH) -> int:
-        """Send what is due now; returns how many items were tried.
+        """Send what is due now, each after the one before it was answered; returns how many
+        items were tried. (Turn workers send what their commits hand them: `SendPipeline`.)
 
         The batch is small so that even at the adapters' longest timeout (about 25 s a send)
         it finishes well inside the lease: no other sender can take an item still being sent.
         """
-        tried, last = self.run_once_but_last(limit)
-        if last is not None:
-            self.finish(last)
-        return tried
-
-    def run_once_but_last(self, limit: int = BATCH) -> tuple[int, InFlight | None]:
-        """`run_once`, except that the last request's answer is left to read: the caller
-        `finish`es it after other work (a turn worker: after its next turn), and records it
-        well inside the lease (TurnWorker bounds that). The items before it are finished
-        first, so each goes only after the one before it was answered."""
         items = self.gw.store.claim_outbox(time.time(), self.lease_s, limit)
-        last: InFlight | None = None
         for item in items:
-            if last is not None:
-                self.finish(last)
-            last = self.start(item)
-        return len(items), last
+            self.send_now(item, self.ledger)
+            self.ledger.flush()
+        return len(items)
+
+    def send_now(self, item: OutboxItem, ledger: SentLedger) -> None:
+        """Send `item` and read the answer: a success goes to `ledger`, anything else is
+        recorded here (a retry, a dead letter)."""
+        flight = self.start(item)
+        if flight is not None:
+            mark = self.finish(flight)
+            if mark is not None:
+                ledger.add(mark, flight.started)
+
+    def _write_sent(self, marks: list[SentMark]) -> None:
+        for item_id, platform_id in marks:
+            self.gw.store.outbox_sent(item_id, platform_id, time.time())
 
     def start(self, item: OutboxItem) -> InFlight | None:
         """Write `item`'s request; None if it did not leave (paced, channel gone, a bug)."""
@@ -114,17 +115,17 @@ class OutboxSender:
             self._unexpected(item)
             return None
 
-    def finish(self, flight: InFlight, defer_sent: bool = False) -> SentMark | None:
-        """Read the answer to a request `start` wrote and record what it means. With
-        `defer_sent`, a success is returned instead of recorded: the caller records it with
-        its next write (a turn worker: in its next commit, see `Store.commit_turn`)."""
+    def finish(self, flight: InFlight) -> SentMark | None:
+        """Read the answer to a request `start` wrote. A success is returned, for the caller
+        to record through its `SentLedger` (the one place a reply becomes "sent"); anything
+        else is recorded here."""
         item = flight.item
         try:
             result = flight.pending.result()
             self.gw.metrics.send_seconds.labels(item.channel).observe(
                 time.perf_counter() - flight.started
             )
-            if defer_sent and isinstance(result, Sent):
+            if isinstance(result, Sent):
                 self.gw.circuits.succeeded(item.channel)  # a probe that went closes it
                 self.gw.metrics.sent.labels(item.channel).inc()
                 return item.id, result.platform_message_id
@@ -174,14 +175,11 @@ class OutboxSender:
         return InFlight(item, pending, started)
 
     def _record(self, item: OutboxItem, result: SendResult) -> None:
+        """A result other than `Sent`."""
         gw = self.gw
         attempt = item.attempts + 1
         now = time.time()
         match result:
-            case Sent(platform_message_id=pid):
-                gw.circuits.succeeded(item.channel)
-                gw.store.outbox_sent(item.id, pid, now)
-                gw.metrics.sent.labels(item.channel).inc()
             case RetryLater(delay_s=delay, code=code, throttled=throttled):
                 if not throttled:
                     gw.circuits.failed(item.channel, f"{code} {result.reason}".strip())

@@ -16,6 +16,7 @@ from adapters.base import WindowDecision
 from flows.engine import StepResult, resume
 from flows.i18n.system_texts import system_text
 from flows.messages import Attachment, Inbound, Reply, event_to_dict
+from flows.services import Services
 from flows.state import ConversationState
 from gateway.context import Gateway
 from gateway.history import reply_entry
@@ -43,7 +44,10 @@ class ActionTurn:
     send: list[tuple[Reply, WindowDecision | None]] = field(default_factory=list)  # checked
 
 
-def agent_turn(gw: Gateway, inbound: Inbound, conversation: Conversation, now: float) -> ActionTurn:
+def agent_turn(
+    gw: Gateway, inbound: Inbound, conversation: Conversation, services: Services, now: float
+) -> ActionTurn:
+    """An agent's action as a turn; `services` are the flow's, for the bot taking over."""
     action = inbound.extra("action") or ""
     author = inbound.extra("author") or "Agent"
     thread = inbound.extra("thread") or ""
@@ -60,7 +64,7 @@ def agent_turn(gw: Gateway, inbound: Inbound, conversation: Conversation, now: f
         turn.replies.append((reopen_reply(inbound.shopper, author), "agent"))
     elif action == "resolve":
         if conversation.state.mode == "handoff":
-            result = _resume(gw, inbound, conversation, now)
+            result = _resume(gw, inbound, conversation, services, now)
             turn.state = result.state
             turn.replies += [(r, "bot") for r in result.replies]
             turn.events += [
@@ -88,7 +92,9 @@ def _joined(gw: Gateway, author: str, photo: str, language: str | None) -> Reply
     return Reply(text, media=media)
 
 
-def _resume(gw: Gateway, inbound: Inbound, conversation: Conversation, now: float) -> StepResult:
+def _resume(
+    gw: Gateway, inbound: Inbound, conversation: Conversation, services: Services, now: float
+) -> StepResult:
     """The bot takes over at the handoff's `then:` node; but if the platform now takes only a
     template and a satisfaction template is configured, it asks that question as the template
     and waits at the flow's satisfaction node for the shopper's answer."""
@@ -97,8 +103,8 @@ def _resume(gw: Gateway, inbound: Inbound, conversation: Conversation, now: floa
     late = _needs_template(gw, inbound.channel, conversation, now)
     csat_node = satisfaction_node(flow)
     if not (late and csat_node and has_template(gw, inbound.channel, CSAT)):
-        return resume(flow, state, inbound, gw.services, node)
-    result = resume(flow, state, inbound, gw.services, csat_node)
+        return resume(flow, state, inbound, services, node)
+    result = resume(flow, state, inbound, services, csat_node)
     author = inbound.extra("author") or "Agent"
     return replace(result, replies=(csat_reply(inbound.shopper, author, csat_node),))
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flows.engine import Handback, StepResult, reopen
 from flows.messages import Fallback, FlowResumed, HandoffRequested, Inbound, InputInvalid
+from flows.services import Services
 from flows.state import ConversationState
 from gateway.context import Gateway
 from gateway.inbox.model import InboxError, Thread
@@ -53,7 +54,12 @@ def shopper_wrote(gw: Gateway, inbound: Inbound, state: ConversationState, now: 
 
 
 def reopen_step(
-    gw: Gateway, inbound: Inbound, state: ConversationState, result: StepResult, now: float
+    gw: Gateway,
+    inbound: Inbound,
+    state: ConversationState,
+    result: StepResult,
+    services: Services,
+    now: float,
 ) -> tuple[StepResult, Thread | None]:
     """With INBOX_REOPEN_S, a shopper who writes again soon after a resolve goes back to a
     person: the step becomes a handoff to the resolved thread's queue (the bot stays quiet,
@@ -66,7 +72,7 @@ def reopen_step(
         return result, None
     back = Handback(previous.queue, REOPEN_REASON, previous.resume_at)
     logger.info("thread_reopened", extra={"conversation": inbound.key, "queue": previous.queue})
-    return reopen(gw.flows.flow, state, inbound, gw.services, back), previous
+    return reopen(gw.flows.flow, state, inbound, services, back), previous
 
 
 def give_back(gw: Gateway, conversation: str, previous: Thread, now: float) -> Thread | None:

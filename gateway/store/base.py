@@ -8,8 +8,6 @@ so a crash anywhere means the message is processed again and nothing is sent twi
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -22,14 +20,12 @@ OutboxStatus = Literal["pending", "sent", "dead"]
 DELIVERY_ORDER = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 # A failure report beats queued/sending/sent but never a delivered or read message.
 DELIVERY_FAILED = frozenset({"failed", "undelivered"})
-# An item handed over by commit_turn is leased this much longer than asked, so that the lease
-# its thread's claim_outbox returns it with is never shorter than that call asks for.
-HAND_OVER_SLACK_S = 1.0
 # The last error of a pending outbox item claimed while still leased: the sender that held it
 # ended without an answer recorded (it died, or its send outlived the lease), so it may have
 # gone out. Claiming such an item counts an attempt and sets this; the sender asks the
 # platform (`Adapter.find_sent`) before sending it again.
 STRANDED = "uncertain:lease_ended"
+SentMark = tuple[str, str | None]  # (outbox id, platform id) of a reply the platform accepted
 
 
 def delivery_rank(status: str | None) -> float:
@@ -111,35 +107,30 @@ class OutboxItem:
     seq: int = 0  # assigned by the store: order within the conversation
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What one turn writes: the new state, its history lines, its replies and its events."""
+
+    claim: Claim
+    state: ConversationState
+    history: Sequence[HistoryEntry]
+    outbox: Sequence[OutboxItem]
+    events: Sequence[dict[str, Any]]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a lane's commit did besides writing the turn (see `Lane.commit`)."""
+
+    ok: bool  # False: the lease was lost and nothing of the turn written (its `sent` was)
+    handed: OutboxItem | None = None  # the turn's first reply, leased to this lane's sender
+    next_claim: Claim | None = None  # this worker's next message, claimed by the same write
+
+
 def compact_json(value: Any) -> str:
     """The stores' one JSON form: compact and UTF-8 (smaller rows and Redis values)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-class HandOver:
-    """The per-thread side of `hand_over_commits`, the same for every backend."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def enable(self, lease_s: float | None) -> None:
-        self._local.lease_s, self._local.items = lease_s, []
-
-    def lease_until(self) -> float | None:
-        """Until when a commit of this thread claims the head item; None: it does not."""
-        lease_s = getattr(self._local, "lease_s", None)
-        return None if lease_s is None else time.time() + lease_s + HAND_OVER_SLACK_S
-
-    def keep(self, item: OutboxItem, lease_until: float) -> None:
-        self._local.items.append((item, lease_until))
-
-    def take(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
-        """What this thread's commits claimed and still holds for `now + lease_s`, at most
-        `limit` (the rest stays for the next call); a stale one is let go: its lease ends."""
-        kept: list[tuple[OutboxItem, float]] = getattr(self._local, "items", None) or []
-        fresh = [(item, until) for item, until in kept if until >= now + lease_s]
-        self._local.items = fresh[limit:]
-        return [item for item, _ in fresh[:limit]]
 
 
 def check_same_conversation(
@@ -177,16 +168,15 @@ class Store(Protocol):
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
-        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
         """Atomically: save state, append history, add outbox items (ignoring ids already
         present), record events (ignoring a second recording of the same claim's message),
         set last_inbound_at, and mark the message done. False (and nothing of the turn
-        written) if the lease was lost to another worker.
+        written) if the lease was lost to another worker."""
 
-        First, whatever the lease: `sent` (outbox id, platform id) pairs are recorded as
-        `outbox_sent` would, in the same write: the replies of earlier turns whose answers
-        the worker read since its last commit (TurnWorker), one write a turn fewer."""
+    def lane(self, worker: str, lease_s: float, send_lease_s: float) -> Lane:
+        """A turn worker's own line to the store (see `Lane`): its claims leased for
+        `lease_s`, the replies its commits hand it for `send_lease_s`."""
 
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         """Give the message back to the queue after a failure, available again at `retry_at`."""
@@ -225,15 +215,7 @@ class Store(Protocol):
     # ---- outbox ----
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
         """Due outbox items, at most one per conversation (the earliest unsent one), leased so
-        no other sender takes them until `now + lease_s`. In a thread that `hand_over_commits`,
-        the items its last commits claimed come first, without asking the store again."""
-
-    def hand_over_commits(self, lease_s: float | None) -> None:
-        """For the calling thread from now on (None: no longer): `commit_turn` also claims its
-        conversation's due head outbox item, leased for `lease_s` (and HAND_OVER_SLACK_S) from
-        the commit, and keeps it for this thread's next `claim_outbox`. For a thread that sends
-        what it just committed (a turn worker): one write less a turn. Should that thread not
-        call `claim_outbox`, the item waits for its lease to end, as after a crash."""
+        no other sender takes them until `now + lease_s`."""
 
     def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None: ...
 
@@ -272,3 +254,41 @@ class Store(Protocol):
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Lane(Protocol):
+    """One turn worker's own line to the store, pipelined so that a busy worker's turn costs
+    one write (SQLite) or one round trip (Redis): its commit also records the replies it sent
+    since the last one, claims the reply it just wrote for it to send, and claims its next
+    message. Everything it holds is returned as values (`Committed`) and kept in this object,
+    one per worker: never shared between threads."""
+
+    def claim(self, now: float) -> Claim | None:
+        """The worker's next message: the one its last commit claimed ahead while more than
+        half of that lease is left, else one claimed afresh as `Store.claim` does (a claim
+        ahead whose lease ran down, after a slow send, is given back first)."""
+
+    def load(self, claim: Claim) -> Conversation:
+        """The claimed message's conversation (Redis: as the claim read it, no trip)."""
+
+    def commit(self, turn: Turn, sent: Sequence[SentMark] = ()) -> Committed:
+        """`Store.commit_turn` of `turn`, and in the same write:
+
+        - first, whatever the lease: `sent` recorded as `Store.outbox_sent` would (the
+          replies of earlier turns whose answers the worker read since its last write);
+        - the turn's conversation's due head reply claimed for this worker's sender, leased
+          for `send_lease_s` from the commit: `handed` (None if it has none due, or another
+          sender holds an earlier one). Not sent, it waits for its lease to end, as after a
+          crash, and is then claimed as maybe sent;
+        - another conversation's next message claimed for this worker, leased for `lease_s`
+          from the commit (not from the turn's start): `next_claim`, which the next `claim`
+          returns. It is never the committed conversation's own next message: that one
+          becomes claimable by any worker, in order.
+        """
+
+    def record_sent(self, sent: Sequence[SentMark]) -> None:
+        """Record replies as sent on their own, when no commit follows soon to carry them."""
+
+    def close(self) -> None:
+        """Give back a message claimed ahead and never worked on: claimable at once, its
+        attempt taken back (a stopping worker costs a message no attempt)."""

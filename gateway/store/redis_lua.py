@@ -146,7 +146,7 @@ return {1, bump(KEYS[1]), ARGV[2], head, attempts, state, c[1] or "0", c[2] or "
 # KEYS c q h o op e s; ARGV token now state last_inbound message_id events ttl_ms
 #   n_history, history..., n_outbox, (id, next_at, immutable)..., claim_now, lease_until
 #   (events: the turn's event dicts as one JSON array, "" if none; the last two "" unless
-#   the committing thread takes the due head item: hand_over_commits)
+#   the committing lane takes the due head item for its sender: Lane.commit)
 COMMIT = f"local INLINE_MAX, EVENT_TURNS = {INLINE_MAX}, {EVENT_TURNS}\n"
 COMMIT += """
 if redis.call("HGET", KEYS[1], "lt") ~= ARGV[1] then return {0} end

@@ -60,7 +60,7 @@ Dedupe is a small hash per conversation instead of a key per message: one key wi
 far less memory than thousands, and expiry follows the caller's clock like the SQLite backend.
 
 A busy turn worker makes one round trip a turn: its commit also reads the ready index and claims
-its next message (`claim_ahead`), whose conversation comes with the claim (`load`). Each trip is
+its next message (`RedisLane`), whose conversation comes with the claim (`load`). Each trip is
 a raw batch on a connection the thread keeps (`redis_wire.Wire`), not a redis-py pipeline.
 """
 
@@ -74,7 +74,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -86,10 +85,13 @@ from gateway.redaction import redact_inbound
 from gateway.store.base import (
     Buried,
     Claim,
+    Committed,
     Conversation,
-    HandOver,
     HistoryEntry,
+    Lane,
     OutboxItem,
+    SentMark,
+    Turn,
     check_same_conversation,
     compact_json,
     delivery_rank,
@@ -104,13 +106,11 @@ from gateway.store.redis_codec import (
     outbox_item,
     state_out,
 )
+from gateway.store.redis_lane import CANDIDATES, ClaimAhead, ClaimRead, CommitTrip, RedisLane
 from gateway.store.redis_lua import INLINE_MAX, SCRIPTS
 from gateway.store.redis_wire import Wire
 
 logger = logging.getLogger(__name__)
-CANDIDATES = 16  # conversations a claimer considers per round
-CLAIM_READ_S = 1.0  # how long a claim's read of the conversation stands in for load()
-PREFETCH_S = 0.5  # how long candidates read on a turn's last trip stand in for the next claim's
 ITEM_CACHE = 50_000  # outbox id -> conversation remembered between claim_outbox and its result
 
 Update = tuple[str, Any, Any]  # (conversation, version, score or "") for INDEX
@@ -126,15 +126,6 @@ def _index_args(delta: int, updates: Sequence[Update]) -> list[Any]:
     for update in updates:
         args.extend(update)
     return args
-
-
-@dataclass(frozen=True)
-class _Ahead:
-    """A claim taken by a commit's trip for the thread's next turn (see claim_ahead)."""
-
-    claim: Claim
-    read: Conversation  # the conversation as that claim read it
-    at: float  # when (time.monotonic())
 
 
 class _Batch:
@@ -214,9 +205,6 @@ class RedisStore:
         self._later_unmap: list[str] = []
         self._later_depth = 0
         self._item_conv: dict[str, str] = {}
-        self._hand_over = HandOver()
-        self._claimed = threading.local()  # the conversation this thread's last claim read
-        self._ahead = threading.local()  # a turn worker's next claim, taken by its commit
 
     # ---- plumbing ----
 
@@ -298,89 +286,27 @@ class RedisStore:
         return bool(added)
 
     def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
-        """The head of a ready conversation: the index's lowest scores are asked in turn.
+        got = self.claim_from(self.ready(now), worker, now, lease_s)
+        return None if got is None else got.claim
 
-        A busy turn worker read them already, on its previous turn's last round trip
-        (`_prefetch`): then this is one trip, not two. They are only hints either way (the
-        conversation's script is the judge), and when none of them has a message the index
-        is read afresh before giving up."""
-        self._claimed.claimer = True
-        self._settle_doubt()
-        held: _Ahead | None = getattr(self._ahead, "claim", None)
-        if held is not None:  # taken by this thread's last commit (see claim_ahead)
-            self._ahead.claim = None
-            if held.claim.lease_until - now > lease_s / 2:
-                self._claimed.conversation = (held.read, held.at)
-                return held.claim
-            # Its lease is running out (a slow send): given back and claimed afresh below.
-            self._unclaim(held.claim.conversation, held.claim.token)
-        prefetched, read_at = self._candidates()
-        if prefetched:
-            claim = self._claim_among(prefetched, read_at, worker, now, lease_s)
-            if claim is not None:
-                return claim
+    def lane(self, worker: str, lease_s: float, send_lease_s: float) -> Lane:
+        return RedisLane(self, worker, lease_s, send_lease_s)
+
+    def ready(self, now: float) -> list[str]:
+        """The conversations the ready index has due at `now`, oldest first (one trip, with
+        what waits for this store's next call, see _defer)."""
         batch = _Batch(self)
         self._flush(batch)
         batch.command(*_lowest(self._ready_keys[0], now, CANDIDATES))
-        return self._claim_among(batch.execute()[-1], time.monotonic(), worker, now, lease_s)
+        return cast("list[str]", batch.execute()[-1])
 
-    def _candidates(self) -> tuple[list[str], float]:
-        """What this thread's last trip read of the ready index and when, if it is fresh;
-        taken (a claim leaves what it did not try, see _claim_among)."""
-        prefetched: tuple[list[str], float] | None = getattr(self._claimed, "candidates", None)
-        self._claimed.candidates = None
-        if prefetched is not None and time.monotonic() - prefetched[1] < PREFETCH_S:
-            return prefetched
-        return [], 0.0
-
-    def claim_ahead(self, worker: str | None, lease_s: float = 0.0) -> None:
-        """Read-ahead for a turn worker's thread: from now on each of its commits also claims
-        one of the conversations its last trip saw ready, in the same round trip, and its next
-        `claim` returns that one without a trip of its own. As on SQLite, the lease starts
-        while this turn's replies are sent; one that ran down past half is given back and
-        claimed afresh; None turns it off and gives back a claim still held."""
-        self._settle_doubt()
-        held: _Ahead | None = getattr(self._ahead, "claim", None)
-        self._ahead.worker, self._ahead.lease_s, self._ahead.claim = worker, lease_s, None
-        if held is not None:
-            self._unclaim(held.claim.conversation, held.claim.token)
-
-    def _unclaim(self, key: str, token: str) -> None:
-        """Give back a read-ahead claim never worked on (if `token` holds it): claimable at
-        once, its attempt taken back (a stopping worker costs a message no attempt)."""
-        result = self._run("unclaim", [self._k(key)], [token, time.time()])
-        if result[0]:
-            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
-
-    def _settle_doubt(self) -> None:
-        """A commit's trip that failed may have claimed ahead all the same (Redis ran it, the
-        answer was lost): that claim is given back before anything else, not left to wait for
-        its lease. If Redis is still unreachable, the next call tries again."""
-        doubt: tuple[str, str] | None = getattr(self._ahead, "doubt", None)
-        if doubt is not None:
-            self._unclaim(*doubt)
-            self._ahead.doubt = None
-
-    def _prefetch(self, batch: _Batch) -> int | None:
-        """Add a read of the ready index to `batch` if this thread claims (a turn worker):
-        its next claim uses the answer (see `claim`). Returns where the answer will be."""
-        if not getattr(self._claimed, "claimer", False):
-            return None
-        at = len(batch)
-        batch.command(*_lowest(self._ready_keys[0], time.time(), CANDIDATES))
-        return at
-
-    def _prefetched(self, results: list[Any], at: int | None) -> None:
-        if at is not None:
-            self._claimed.candidates = (results[at], time.monotonic())
-
-    def _claim_among(self, found: list[str], read_at: float, worker: str, now: float,
-                     lease_s: float) -> Claim | None:  # fmt: skip
-        """The first of `found` (read from the index at `read_at`) that has a message for us;
-        the ones not tried stay this thread's candidates (its commit may claim one ahead)."""
+    def claim_from(self, found: list[str], worker: str, now: float, lease_s: float
+                   ) -> ClaimRead | None:  # fmt: skip
+        """The head of the first of `found` (a read of the ready index, only hints) that has
+        a message for us: the oldest first, the rest shuffled so that racing claimers spread
+        out; a trip each, until one answers."""
         lease_until = now + lease_s
         token = uuid.uuid4().hex
-        # The oldest first; the rest shuffled so that racing claimers spread out.
         rest = found[1:]
         random.shuffle(rest)
         order = found[:1] + rest
@@ -390,11 +316,16 @@ class RedisStore:
             self._add_claim(batch, key, now, lease_until, token, worker)
             got = self._claimed_one(key, batch.execute()[-1], lease_until, token)
             if got is not None:
-                self._claimed.conversation = (got[1], time.monotonic())
                 tried = set(order[: i + 1])
-                self._claimed.candidates = ([k for k in found if k not in tried], read_at)
-                return got[0]
+                return ClaimRead(got[0], got[1], [k for k in found if k not in tried])
         return None
+
+    def unclaim(self, key: str, token: str) -> None:
+        """Give back a claim ahead never worked on (if `token` holds it): claimable at once,
+        its attempt taken back (a stopping worker costs a message no attempt)."""
+        result = self._run("unclaim", [self._k(key)], [token, time.time()])
+        if result[0]:
+            self._run("index", self._ready_keys, _index_args(0, [(key, result[1], result[2])]))
 
     def _add_claim(self, batch: _Batch, key: str, now: float, lease_until: float, token: str,
                    worker: str) -> int:  # fmt: skip
@@ -428,30 +359,49 @@ class RedisStore:
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
-        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
+        turn = Turn(claim, state, history, outbox, events, now)
+        return self.commit_pipelined(turn).committed.ok
+
+    def commit_pipelined(
+        self,
+        turn: Turn,
+        sent: Sequence[SentMark] = (),
+        send_lease_s: float | None = None,
+        ahead: ClaimAhead | None = None,
+        read_ready: bool = False,
+    ) -> CommitTrip:
+        """`commit_turn`, and what `Lane.commit` adds, in the same round trip: `sent`
+        recorded first, the turn's head reply claimed for `send_lease_s` (if given), the
+        `ahead` conversation's head claimed, and (`read_ready`) the ready index read for the
+        worker's next claim. Deferred index updates go before that claim, so that the read
+        sees this turn's lease."""
+        claim, now, outbox = turn.claim, turn.now, turn.outbox
         key = claim.conversation
-        check_same_conversation(key, history)
+        check_same_conversation(key, turn.history)
         check_same_conversation(key, outbox)
-        self._claimed.conversation = None  # load() reads the store again after a commit
         last_inbound = claim.inbound.timestamp or now
         args: list[Any] = [
             claim.token,
             now,
-            state_out(state),
+            state_out(turn.state),
             int(last_inbound) if last_inbound == int(last_inbound) else last_inbound,
             claim.inbound.message_id,
-            compact_json(list(events)) if events else "",
+            compact_json(list(turn.events)) if turn.events else "",
             self._outbox_ttl_ms,
-            len(history),
+            len(turn.history),
         ]
-        args.extend(history_line(h) for h in history)
+        args.extend(history_line(h) for h in turn.history)
         args.append(len(outbox))
         for o in outbox:
             fixed = compact_json([o.channel, o.created_at])
             args.extend((o.id, o.next_at, f"{fixed}\n{compact_json(o.payload)}"))
-        hand_over = self._hand_over.lease_until() if outbox else None
-        args.extend(("", "") if hand_over is None else (time.time(), hand_over))
+        hand_over = send_lease_s is not None and bool(outbox)
+        at_commit = time.time()
+        if send_lease_s is not None and outbox:
+            args.extend((at_commit, at_commit + send_lease_s))
+        else:
+            args.extend(("", ""))
         batch = _Batch(self)
         marks = []  # other conversations' scripts, in the same round trip (one Cluster slot each)
         for item_id, platform_id in sent:
@@ -464,63 +414,53 @@ class RedisStore:
             batch.command("ZADD", self._due_keys[0], "NX", now, key)  # so a crash strands nothing
         keys = [self._k(key, s) for s in ("", ":q", ":h", ":o", ":op", ":e", ":s")]
         commit_at = batch.script("commit", keys, args)
-        following = self._claim_following(batch, key)
-        ahead = self._prefetch(batch)  # this thread's next trip is its next claim
-        if following is not None:  # until the answer is read, that claim may have happened
-            self._ahead.doubt = (following[1], following[3])
+        if ahead is not None or read_ready:
+            self._flush(batch)
+        ahead_at, lease_until = None, 0.0
+        if ahead is not None:  # leased from the commit on, not from the turn's start
+            lease_until = time.time() + ahead.lease_s
+            ahead_at = self._add_claim(batch, ahead.key, time.time(), lease_until, ahead.token,
+                                       ahead.worker)  # fmt: skip
+        ready_at = len(batch) if read_ready else None
+        if read_ready:
+            batch.command(*_lowest(self._ready_keys[0], time.time(), CANDIDATES))
         results = batch.execute()
-        if following is not None:  # held whatever became of the commit: it has its lease
-            self._ahead.doubt = None
-            at, next_key, lease_until, token = following
-            got = self._claimed_one(next_key, results[at], lease_until, token)
-            if got is not None:
-                self._ahead.claim = _Ahead(*got, time.monotonic())
-            elif ahead is not None:  # busy: not the first candidate of the next claim either
-                results[ahead] = [k for k in results[ahead] if k != next_key]
-        self._prefetched(results, ahead)
+        following = None
+        ready: list[str] | None = None if ready_at is None else results[ready_at]
+        if ahead is not None and ahead_at is not None:  # held whatever became of the commit
+            following = self._claimed_one(ahead.key, results[ahead_at], lease_until, ahead.token)
+            if following is None and ready is not None:  # busy: not the next claim's first
+                ready = [k for k in ready if k != ahead.key]
         try:
-            return self._committed(key, results, zadd_at, commit_at, outbox, hand_over)
+            ok, handed = self._committed(key, results, zadd_at, commit_at, outbox, hand_over)
         finally:  # the marks' indexes after the commit's own: theirs may cost a trip
             for sent_key, item_id, at in marks:
                 self._step_done(sent_key, item_id, "sent", results[at])
-
-    def _claim_following(self, batch: _Batch, key: str) -> tuple[int, str, float, str] | None:
-        """Add to a commit's trip the claim of this thread's next message (see claim_ahead):
-        the oldest other conversation its last trip saw ready, leased from now (the commit),
-        not from the turn's start. The deferred index updates go first, so that the trip's
-        read of the index (`_prefetch`) sees this turn's lease."""
-        worker: str | None = getattr(self._ahead, "worker", None)
-        if worker is None:
-            return None
-        self._flush(batch)
-        found = [k for k in self._candidates()[0] if k != key]
-        if not found:
-            return None
-        now = time.time()
-        token, lease_until = uuid.uuid4().hex, now + self._ahead.lease_s
-        at = self._add_claim(batch, found[0], now, lease_until, token, worker)
-        return at, found[0], lease_until, token
+        committed = Committed(ok, handed, None if following is None else following[0])
+        return CommitTrip(committed, None if following is None else following[1], ready)
 
     def _committed(self, key: str, results: list[Any], zadd_at: int, commit_at: int,
-                   outbox: Sequence[OutboxItem], hand_over: float | None) -> bool:  # fmt: skip
-        """The indexes after a COMMIT answered (see commit_turn)."""
+                   outbox: Sequence[OutboxItem], hand_over: bool
+                   ) -> tuple[bool, OutboxItem | None]:  # fmt: skip
+        """The indexes after a COMMIT answered (see commit_pipelined); whether it committed
+        and the reply it claimed for the lane's sender."""
         result = results[commit_at]
         if not result[0]:
-            return False
-        _ok, version, queue_due, outbox_due, added, handed = result
+            return False, None
+        _ok, version, queue_due, outbox_due, added, handed_raw = result
         ready = [(key, version, queue_due)]
         due = [(key, version, outbox_due)] if outbox else []
         oconv = dict.fromkeys(added, key)
-        if handed and hand_over is not None:
-            item = outbox_item(key, handed[0], handed[1])
-            self._remember([item])
-            oconv[item.id] = key
-            self._hand_over.keep(item, hand_over)
+        handed = None
+        if handed_raw and hand_over:
+            handed = outbox_item(key, handed_raw[0], handed_raw[1])
+            self._remember([handed])
+            oconv[handed.id] = key
         # The next message must become claimable now, and an outbox entry that was already
         # there (ZADD NX added nothing) may be later than the new items; the rest can wait.
         if queue_due == "" and not (outbox and results[zadd_at] == 0):
             self._defer(ready=ready, due=due, oconv=oconv, depth=-1)
-            return True
+            return True, handed
         batch = _Batch(self)
         self._flush(batch)
         batch.script("index", self._ready_keys, _index_args(-1, ready))
@@ -529,11 +469,10 @@ class RedisStore:
         if oconv:
             batch.command("HSET", self._oconv, *flat_pairs(oconv))
         batch.execute()
-        return True
+        return True, handed
 
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         key = claim.conversation
-        self._claimed.conversation = None
         # Cut so that the hash stays a compact listpack (one longer value makes it a hashtable
         # for good); the worker logs the whole failure.
         error = error.encode()[:INLINE_MAX].decode("utf-8", "ignore")
@@ -545,7 +484,6 @@ class RedisStore:
         """The conversation goes into the buried index before the script (a crash leaves an
         entry early, never a buried message nobody can list), which then gets its version."""
         key = claim.conversation
-        self._claimed.conversation = None
         keys = [self._k(key), self._k(key, ":q"), self._k(key, ":x")]
         batch = _Batch(self)
         batch.command("ZADD", self._buried_keys[0], "NX", now, key)
@@ -622,15 +560,6 @@ class RedisStore:
     # ---- conversations and history ----
 
     def load(self, key: str) -> Conversation:
-        """The conversation; right after this thread claimed a message of it (nothing written
-        since), as the claim read it: one round trip less a turn, and nobody else commits to
-        it while we hold the lease."""
-        claimed: tuple[Conversation, float] | None = getattr(self._claimed, "conversation", None)
-        if claimed is not None:
-            self._claimed.conversation = None
-            read, at = claimed
-            if read.key == key and time.monotonic() - at < CLAIM_READ_S:
-                return read
         pipe = self._r.pipeline(transaction=True)  # a commit may move the state in between
         pipe.hmget(self._k(key), "li", "u", "s")
         pipe.get(self._k(key, ":s"))
@@ -659,13 +588,7 @@ class RedisStore:
 
     # ---- outbox ----
 
-    def hand_over_commits(self, lease_s: float | None) -> None:
-        self._hand_over.enable(lease_s)
-
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
-        handed = self._hand_over.take(now, lease_s, limit)
-        if handed:
-            return handed
         if limit <= 0:
             return []
         batch = _Batch(self)
@@ -694,10 +617,25 @@ class RedisStore:
             return False
         batch = _Batch(self)
         at = self._add_step(batch, key, item_id, action, a, b)
-        ahead = self._prefetch(batch) if action == "sent" else None  # a turn's last trip
+        return self._step_done(key, item_id, action, batch.execute()[at])
+
+    def record_sent(self, sent: Sequence[SentMark], read_ready: bool = False) -> list[str] | None:
+        """`outbox_sent` of several replies in one trip; with `read_ready` the ready index is
+        read in the same trip and returned (a turn worker's next claim uses it)."""
+        batch = _Batch(self)
+        steps = []
+        for item_id, platform_id in sent:
+            key = self._item_key(item_id)
+            if key is not None:
+                steps.append((key, item_id, self._add_step(batch, key, item_id, "sent",
+                                                           platform_id or "")))  # fmt: skip
+        ready_at = len(batch) if read_ready else None
+        if read_ready:
+            batch.command(*_lowest(self._ready_keys[0], time.time(), CANDIDATES))
         results = batch.execute()
-        self._prefetched(results, ahead)
-        return self._step_done(key, item_id, action, results[at])
+        for key, item_id, at in steps:
+            self._step_done(key, item_id, "sent", results[at])
+        return None if ready_at is None else cast("list[str]", results[ready_at])
 
     def _item_key(self, item_id: str) -> str | None:
         """The conversation of an outbox item (remembered, else from the id -> conv hash)."""

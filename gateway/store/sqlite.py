@@ -16,7 +16,7 @@ is simply due again). Other rows have `due` NULL. `claim()` is one UPDATE of the
 smallest `due` in a partial index: never two rows of one conversation, in arrival order, no
 scan. The outbox uses the same trick for "the earliest pending item of each conversation".
 A committed message's row is deleted in the commit itself: the cheapest purge there is. A turn
-worker's commit also claims its next message (`claim_ahead`): two write transactions a turn.
+worker's commit also claims its next message (`SQLiteLane`): two write transactions a turn.
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ from gateway.redaction import redact_inbound
 from gateway.store.base import (
     Buried,
     Claim,
+    Committed,
     Conversation,
-    HandOver,
     HistoryEntry,
+    Lane,
     OutboxItem,
+    SentMark,
+    Turn,
     check_same_conversation,
     compact_json,
     delivery_rank,
 )
 from gateway.store.sqlite_file import SQLiteFile
+from gateway.store.sqlite_lane import LaneTerms, SQLiteLane
 from gateway.store.sqlite_sql import (
     ACTIVE,
     INGRESS_SCHEMA,
@@ -58,6 +62,7 @@ from gateway.store.sqlite_sql import (
     SQL_BUMP_SEQ,
     SQL_CLAIM,
     SQL_CLAIM_HEAD,
+    SQL_CLAIM_OTHER,
     SQL_CLAIM_OUTBOX,
     SQL_DEDUPE,
     SQL_ENQUEUE,
@@ -123,11 +128,8 @@ class SQLiteStore:
         self._in = SQLiteFile(f"{path}-ingress", INGRESS_SCHEMA, busy_timeout_s)
         self._db = SQLiteFile(path, SCHEMA, busy_timeout_s)
         self._enqueues = itertools.count(1)
-        self._hand_over = HandOver()
         self._unrecorded: dict[str, str | None] = {}  # sent, not recorded: see _kept_if_failed
         self._unrecorded_lock = threading.Lock()
-        self._claimer = threading.local()  # whether this thread's last claim found a message
-        self._ahead = threading.local()  # a turn worker's read-ahead claim (see claim_ahead)
         self._epoch: str = self._in.read("SELECT epoch FROM meta")[0][0]
         self._upto = self._pumped_upto()  # how far the queue has moved; may lag, never lead
         self._migrate_dedupe()
@@ -206,16 +208,13 @@ class SQLiteStore:
         return upto
 
     def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
-        held = getattr(self._ahead, "claim", None)
-        if held is not None:  # claimed by this thread's last commit (see claim_ahead)
-            self._ahead.claim = None
-            if held.lease_until - now > lease_s / 2:
-                return held
-            self._unclaim(held)  # its lease is running out (a slow send): claimed afresh below
-        # A claimer that found nothing last time reads first and takes no write lock while
-        # nothing is due (idle workers poll here); one that is busy goes straight to the write.
+        return self.claim_next(worker, now, lease_s, busy=False)
+
+    def claim_next(self, worker: str, now: float, lease_s: float, busy: bool) -> Claim | None:
+        """`claim`; a claimer that found nothing last time (not `busy`) reads first and takes
+        no write lock while nothing is due (idle workers poll here); a busy one goes
+        straight to the write."""
         arrived = self._arrived()
-        busy = getattr(self._claimer, "busy", False)
         if not arrived and not busy and not self._db.read(SQL_ANY_DUE, (now,)):
             return None
         token = uuid.uuid4().hex
@@ -228,25 +227,14 @@ class SQLiteStore:
             self._upto = max(self._upto, upto)
         else:  # one statement under the write lock, so two claimers never pick one row
             rows = self._db.write_one(SQL_CLAIM, args)
-        self._claimer.busy = bool(rows)
         return _claim(rows[0], token, lease_until) if rows else None
 
-    def claim_ahead(self, worker: str | None, lease_s: float = 0.0) -> None:
-        """Read-ahead for a turn worker's thread: from now on each of its commits also moves
-        what has arrived and claims its next message, in the same transaction, and its next
-        `claim` returns that one without a write of its own (one transaction a turn fewer).
-        The next message's lease starts while this turn's replies are sent, a millisecond or
-        so; one that has run down past half (a send that waited for a slow platform) is
-        given back and claimed afresh. None turns it off and gives back a claim still held,
-        so a worker that stops leaves nothing waiting for its lease to run out."""
-        held = getattr(self._ahead, "claim", None)
-        self._ahead.worker, self._ahead.lease_s, self._ahead.claim = worker, lease_s, None
-        if worker is None and held is not None:
-            self._unclaim(held)
+    def lane(self, worker: str, lease_s: float, send_lease_s: float) -> Lane:
+        return SQLiteLane(self, worker, lease_s, send_lease_s)
 
-    def _unclaim(self, claim: Claim) -> None:
-        """Give back a read-ahead claim that was never worked on: queued again at once, and
-        the attempt it counted taken back (a stopping worker costs a message no attempt)."""
+    def unclaim(self, claim: Claim) -> None:
+        """Give back a claim ahead that was never worked on: queued again at once, and the
+        attempt it counted taken back (a stopping worker costs a message no attempt)."""
         self._db.write_one(
             "UPDATE queue SET status = 'queued', token = NULL, lease_until = NULL, "
             "worker = NULL, due = available_at, attempts = attempts - 1 "
@@ -262,32 +250,39 @@ class SQLiteStore:
         outbox: Sequence[OutboxItem],
         events: Sequence[dict[str, Any]],
         now: float,
-        sent: Sequence[tuple[str, str | None]] = (),
     ) -> bool:
+        return self.commit_pipelined(Turn(claim, state, history, outbox, events, now)).ok
+
+    def commit_pipelined(
+        self, turn: Turn, sent: Sequence[SentMark] = (), terms: LaneTerms | None = None
+    ) -> Committed:
+        """`commit_turn`, and for a lane (`terms`) what `Lane.commit` adds, in the same
+        transaction: two write transactions a busy worker's turn (this and its send)."""
+        claim, now = turn.claim, turn.now
         key = claim.conversation
-        check_same_conversation(key, history)
-        check_same_conversation(key, outbox)
+        check_same_conversation(key, turn.history)
+        check_same_conversation(key, turn.outbox)
         # Everything is encoded before the write lock is taken; only the seqs come from inside.
-        state_json = state.to_json()
-        history_rows = _history_rows(history)
+        state_json = turn.state.to_json()
+        history_rows = _history_rows(turn.history)
         outbox_rows = [
-            (o.id, key, o.channel, compact_json(o.payload), o.next_at, o.created_at) for o in outbox
+            (o.id, key, o.channel, compact_json(o.payload), o.next_at, o.created_at)
+            for o in turn.outbox
         ]
         message_id = claim.inbound.message_id
         event_rows = [
             (key, message_id, i, e.get("at", now), e.get("type"), compact_json(e))
-            for i, e in enumerate(events)
+            for i, e in enumerate(turn.events)
         ]
         last_inbound = claim.inbound.timestamp or now
-        hand_over = self._hand_over.lease_until() if outbox else None
         head: list[Any] = []
-        ahead: str | None = getattr(self._ahead, "worker", None)  # see claim_ahead
         arrived: list[Any] = []
-        token, lease_until, claim_now = "", 0.0, now
-        if ahead is not None:  # leased from the commit on, not from the turn's start
+        token, lease_until, send_until, claim_now = "", 0.0, 0.0, now
+        if terms is not None:  # leased from the commit on, not from the turn's start
             arrived, token = self._arrived(), uuid.uuid4().hex
             claim_now = time.time()
-            lease_until = claim_now + self._ahead.lease_s
+            lease_until = claim_now + terms.lease_s
+            send_until = claim_now + terms.send_lease_s
         upto, following = 0, []
         self._record_unrecorded()  # before this commit can hand over (claim) a reply again
         with self._kept_if_failed(sent), self._db.write() as c:
@@ -297,34 +292,35 @@ class SQLiteStore:
                 "DELETE FROM queue WHERE id = ? AND token = ? AND status = 'leased'",
                 (int(claim.id), claim.token),
             )
-            if done.rowcount != 1:
-                return False  # the lease went to another worker; nothing written
-            c.execute(SQL_NEXT_HEAD, (key,))
-            hseq, oseq = c.execute(
-                SQL_SAVE_CONVERSATION,
-                (key, state_json, last_inbound, now, len(history), len(outbox)),
-            ).fetchall()[0]
-            _insert_history(c, key, history_rows, hseq - len(history))
-            if outbox_rows:
-                first = oseq - len(outbox_rows)
-                c.executemany(
-                    SQL_OUTBOX,
-                    [(i, k, first + n + 1, *rest) for n, (i, k, *rest) in enumerate(outbox_rows)],
-                )
-                c.execute(SQL_OUTBOX_HEAD, (key,))
-            if hand_over is not None:  # as claim_outbox would, for this conversation
-                head = c.execute(SQL_CLAIM_HEAD, (hand_over, key, time.time())).fetchall()
-            if event_rows:
-                c.executemany(SQL_EVENT, event_rows)
-            if ahead is not None:  # this thread's next message (see claim_ahead)
+            if done.rowcount == 1:
+                c.execute(SQL_NEXT_HEAD, (key,))
+                hseq, oseq = c.execute(
+                    SQL_SAVE_CONVERSATION,
+                    (key, state_json, last_inbound, now, len(history_rows), len(outbox_rows)),
+                ).fetchall()[0]
+                _insert_history(c, key, history_rows, hseq - len(history_rows))
+                if outbox_rows:
+                    first = oseq - len(outbox_rows)
+                    c.executemany(
+                        SQL_OUTBOX,
+                        [(i, k, first + n + 1, *rest)
+                         for n, (i, k, *rest) in enumerate(outbox_rows)],
+                    )  # fmt: skip
+                    c.execute(SQL_OUTBOX_HEAD, (key,))
+                    if terms is not None:  # as claim_outbox would, for this conversation
+                        head = c.execute(SQL_CLAIM_HEAD, (send_until, key, claim_now)).fetchall()
+                if event_rows:
+                    c.executemany(SQL_EVENT, event_rows)
+            if terms is not None:  # this worker's next message, whatever became of the turn
                 upto = self._pump(c, arrived) if arrived else 0
-                following = c.execute(SQL_CLAIM, (claim_now, token, lease_until, ahead)).fetchall()
-        if head and hand_over is not None:
-            self._hand_over.keep(_outbox_item(head[0]), hand_over)
+                claim_args = (claim_now, token, lease_until, terms.worker, key)
+                following = c.execute(SQL_CLAIM_OTHER, claim_args).fetchall()
         self._upto = max(self._upto, upto)
-        if following:
-            self._ahead.claim = _claim(following[0], token, lease_until)
-        return True
+        return Committed(
+            ok=done.rowcount == 1,
+            handed=_outbox_item(head[0]) if head else None,
+            next_claim=_claim(following[0], token, lease_until) if following else None,
+        )
 
     def release(self, claim: Claim, retry_at: float, error: str) -> None:
         self._db.write_one(
@@ -427,13 +423,7 @@ class SQLiteStore:
 
     # ---- outbox ----
 
-    def hand_over_commits(self, lease_s: float | None) -> None:
-        self._hand_over.enable(lease_s)
-
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
-        handed = self._hand_over.take(now, lease_s, limit)
-        if handed:
-            return handed
         self._record_unrecorded()  # before any reply can be claimed from the file again
         if limit <= 0 or not self._db.read(SQL_ANY_OUTBOX_DUE, (now,)):
             return []  # nothing due: no write lock taken (the sender thread polls here)
@@ -446,8 +436,13 @@ class SQLiteStore:
             return _outbox_change(c, sql, args)
 
     def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
-        with self._kept_if_failed([(item_id, platform_id)]), self._db.write() as c:
-            _record_sent(c, item_id, platform_id)
+        self.record_sent([(item_id, platform_id)])
+
+    def record_sent(self, sent: Sequence[SentMark]) -> None:
+        """`outbox_sent` of several replies in one write."""
+        with self._kept_if_failed(sent), self._db.write() as c:
+            for item_id, platform_id in sent:
+                _record_sent(c, item_id, platform_id)
 
     @contextmanager
     def _kept_if_failed(self, sent: Sequence[tuple[str, str | None]]) -> Iterator[None]:

@@ -137,6 +137,14 @@ UPDATE queue SET status = 'leased', token = ?2, lease_until = ?3, due = ?3, work
 WHERE id = (SELECT id FROM queue WHERE due <= ?1 ORDER BY due, id LIMIT 1)
 RETURNING id, conversation, message, attempts
 """
+# A lane's claim ahead: another conversation's head (the committed one's next message is
+# claimable by any worker, in order, as on Redis).
+SQL_CLAIM_OTHER = """
+UPDATE queue SET status = 'leased', token = ?2, lease_until = ?3, due = ?3, worker = ?4,
+    attempts = attempts + 1
+WHERE id = (SELECT id FROM queue WHERE due <= ?1 AND conversation <> ?5 ORDER BY due, id LIMIT 1)
+RETURNING id, conversation, message, attempts
+"""
 SQL_ANY_DUE = "SELECT 1 FROM queue WHERE due <= ? LIMIT 1"  # a read: is a claim worth a write?
 SQL_NEXT_HEAD = f"""
 UPDATE queue SET due = available_at

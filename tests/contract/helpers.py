@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
-from gateway.store.base import Claim, HistoryEntry, OutboxItem, Store
+from gateway.store.base import Claim, HistoryEntry, OutboxItem, Store, Turn
 
 T0 = 1_700_000_000.0
 LEASE = 30.0
@@ -60,6 +59,25 @@ def events_for(claim: Claim, count: int, now: float) -> list[dict[str, Any]]:
     return [{"type": "NodeEntered", "node": f"n{i}", "at": now, "i": i} for i in range(count)]
 
 
+def turn_for(
+    claim: Claim,
+    now: float,
+    *,
+    replies: int = 1,
+    events: int = 1,
+    state: ConversationState | None = None,
+) -> Turn:
+    """A turn as the worker writes it: state, two history lines, outbox items and events."""
+    return Turn(
+        claim,
+        state or ConversationState(node=f"after-{claim.inbound.text}", mode="bot"),
+        history_for(claim, now),
+        outbox_for(claim, replies, now),
+        events_for(claim, events, now),
+        now,
+    )
+
+
 def commit(
     store: Store,
     claim: Claim,
@@ -68,19 +86,10 @@ def commit(
     replies: int = 1,
     events: int = 1,
     state: ConversationState | None = None,
-    sent: Sequence[tuple[str, str | None]] = (),
 ) -> bool:
-    """A turn as the worker writes it: state, two history lines, outbox items and events."""
-    new_state = state or ConversationState(node=f"after-{claim.inbound.text}", mode="bot")
-    return store.commit_turn(
-        claim,
-        new_state,
-        history_for(claim, now),
-        outbox_for(claim, replies, now),
-        events_for(claim, events, now),
-        now,
-        sent,
-    )
+    """`turn_for`'s turn committed by `Store.commit_turn` (no lane)."""
+    t = turn_for(claim, now, replies=replies, events=events, state=state)
+    return store.commit_turn(t.claim, t.state, t.history, t.outbox, t.events, t.now)
 
 
 def run_turn(store: Store, conv: str, n: int, now: float, *, replies: int = 1) -> Claim:

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from gateway.store.base import HAND_OVER_SLACK_S, STRANDED, Store
-from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
+from gateway.store.base import STRANDED, Store
+from tests.contract.helpers import LEASE, T0, key, run_turn
 
 
 def ids(items: list) -> list[str]:
@@ -56,14 +51,6 @@ def test_an_item_whose_lease_ended_unanswered_is_claimed_as_maybe_sent(store: St
     store.outbox_sent(retried.id, "p-1", T0 + 13)
     (second,) = store.claim_outbox(T0 + 13, 10, 5)
     assert (second.attempts, second.last_error) == (0, None)
-
-
-def test_a_handed_item_whose_thread_died_is_claimed_as_maybe_sent(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    run_turn(store, "c1", 0, T0)
-    later = time.time() + LEASE + HAND_OVER_SLACK_S + 1
-    (item,) = in_thread(lambda: store.claim_outbox(later, LEASE, 5))
-    assert (item.attempts, item.last_error) == (1, STRANDED)
 
 
 def test_a_deferred_item_is_not_taken_for_maybe_sent(store: Store) -> None:
@@ -175,90 +162,3 @@ def test_a_failure_report_replaces_sent_and_keeps_the_error(store: Store) -> Non
     assert saved.delivery == "undelivered" and saved.last_error == "30003"
     assert store.update_delivery("SM2", "sent", None)
     assert store.outbox_items(key("c1"))[0].delivery == "undelivered"
-
-
-def in_thread(call: Callable[[], Any]) -> Any:
-    """`call()` from another thread (what it hands over belongs to the committing one)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(call).result(10)
-
-
-def test_a_commit_hands_its_due_head_item_to_the_same_threads_next_claim(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    run_turn(store, "c1", 0, T0, replies=2)
-    assert in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5)) == []  # leased to us
-    (item,) = store.claim_outbox(time.time(), LEASE, 5)
-    assert (item.id, item.status, item.seq) == ("telegram:c1:c1-0:0", "pending", 1)
-    assert item.payload == {"text": "reply 0 to m0"} and item.channel == "telegram"
-    assert store.claim_outbox(time.time(), LEASE, 5) == []  # the next one waits its turn
-    store.outbox_sent(item.id, "p-1", time.time())
-    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-0:1"]
-
-
-def test_a_handed_item_nobody_claims_comes_due_when_its_lease_ends(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    run_turn(store, "c1", 0, T0)
-    later = time.time() + LEASE + HAND_OVER_SLACK_S + 1
-    assert ids(in_thread(lambda: store.claim_outbox(later, LEASE, 5))) == ["telegram:c1:c1-0:0"]
-
-
-def test_a_head_leased_by_another_sender_is_not_handed_over(store: Store) -> None:
-    run_turn(store, "c1", 0, T0)
-    (first,) = store.claim_outbox(time.time(), LEASE, 5)  # another sender holds it
-    store.hand_over_commits(LEASE)
-    run_turn(store, "c1", 1, T0 + 1)
-    assert store.claim_outbox(time.time(), LEASE, 5) == []
-    store.outbox_sent(first.id, "p-1", time.time())
-    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-1:0"]
-
-
-def test_hand_over_can_be_turned_off(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    store.hand_over_commits(None)
-    run_turn(store, "c1", 0, T0)
-    assert ids(in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5))) == [
-        "telegram:c1:c1-0:0"
-    ]
-
-
-def handed_item(store: Store, conv: str, n: int) -> str:
-    """A turn of `conv` whose reply the committing thread was handed (as a turn worker is)."""
-    run_turn(store, conv, n, T0 + n)
-    (item,) = store.claim_outbox(time.time(), LEASE, 5)
-    return item.id
-
-
-def test_a_commit_records_the_replies_sent_before_it_in_the_same_write(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    run_turn(store, "c1", 0, T0, replies=2)
-    (first,) = store.claim_outbox(time.time(), LEASE, 5)
-    assert store.enqueue(inbound("c2"), T0 + 1, TTL)
-    claim = store.claim("w", T0 + 1, LEASE)
-    assert claim is not None and commit(store, claim, T0 + 1, sent=[(first.id, "p-1")])
-    (sent, waiting) = store.outbox_items(key("c1"))
-    assert (sent.status, sent.platform_id, waiting.status) == ("sent", "p-1", "pending")
-    assert store.update_delivery("p-1", "delivered", None)  # found by its platform id
-    # c1's next reply is due now, for any sender (c2's own reply was handed to this thread)
-    assert ids(in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5))) == [waiting.id]
-
-
-def test_a_commit_of_the_same_conversation_records_first_then_hands_over(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    first = handed_item(store, "c1", 0)
-    assert store.enqueue(inbound("c1", 1), T0 + 1, TTL)
-    claim = store.claim("w", T0 + 1, LEASE)
-    assert claim is not None and commit(store, claim, T0 + 1, sent=[(first, None)])
-    assert in_thread(lambda: store.claim_outbox(time.time(), LEASE, 5)) == []  # handed to us
-    assert ids(store.claim_outbox(time.time(), LEASE, 5)) == ["telegram:c1:c1-1:0"]
-
-
-def test_a_commit_that_lost_its_lease_still_records_what_was_sent(store: Store) -> None:
-    store.hand_over_commits(LEASE)
-    first = handed_item(store, "c1", 0)
-    assert store.enqueue(inbound("c2"), T0 + 1, TTL)
-    stale = store.claim("w", T0 + 1, LEASE)
-    assert stale is not None
-    assert in_thread(lambda: store.claim("w2", T0 + 2 + LEASE, LEASE)) is not None
-    assert not commit(store, stale, T0 + 3 + LEASE, sent=[(first, "p-1")])
-    assert [o.status for o in store.outbox_items(key("c1"))] == ["sent"]
-    assert store.outbox_items(key("c2")) == []  # and nothing of the turn

@@ -285,17 +285,6 @@ def test_outbox_items_written_before_the_payload_line_are_still_read(rstore: Red
     assert rstore.outbox_items(key("c1"))[0].status == "sent"
 
 
-def test_load_right_after_a_claim_needs_no_round_trip(
-    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_turn(rstore, "c1", 0, T0)
-    assert rstore.enqueue(inbound("c1", 1), T0 + 1, TTL)
-    expected = rstore.load(key("c1"))
-    assert rstore.claim("w", T0 + 1, LEASE) is not None
-    monkeypatch.setattr(rstore._r, "pipeline", None)  # any round trip now would fail
-    assert rstore.load(key("c1")) == expected and expected.state.node == "after-m0"
-
-
 def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A counter of the commands (or pipelines) this store's connections send from now on."""
     sent = [0]
@@ -310,47 +299,6 @@ def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]
 
     monkeypatch.setattr(type(connection), "send_packed_command", counting)
     return sent
-
-
-def test_a_busy_workers_next_claim_is_one_round_trip(
-    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A turn's last trip (its reply marked sent) also reads which conversations are ready."""
-    for conv in ("c1", "c2"):
-        assert rstore.enqueue(inbound(conv, 0), T0, TTL)
-    first = rstore.claim("w", T0, LEASE)
-    assert first is not None and commit(rstore, first, T0)
-    (item,) = rstore.claim_outbox(T0, LEASE, 5)
-    rstore.outbox_sent(item.id, "p1", T0)
-    sent = round_trips(rstore, monkeypatch)
-    second = rstore.claim("w", T0 + 1, LEASE)
-    assert second is not None and {first.conversation, second.conversation} == {
-        key("c1"),
-        key("c2"),
-    }
-    assert sent[0] == 1
-
-
-def test_a_claim_whose_read_ahead_went_stale_reads_the_index_again(redis_url: str) -> None:
-    """Another worker took the conversation read ahead: the claim asks the index afresh and
-    finds the message that came in since, instead of idling while it waits."""
-    prefix = f"t{uuid.uuid4().hex[:12]}"
-    mine, other = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
-    try:
-        for conv in ("c1", "c2"):
-            assert mine.enqueue(inbound(conv, 0), T0, TTL)
-        first = mine.claim("w1", T0, LEASE)
-        assert first is not None and commit(mine, first, T0)
-        (item,) = mine.claim_outbox(T0, LEASE, 5)
-        mine.outbox_sent(item.id, "p1", T0)  # reads ahead: the other conversation is ready
-        taken = other.claim("w2", T0, LEASE)
-        assert taken is not None and taken.conversation != first.conversation
-        assert mine.enqueue(inbound("c3", 0), T0 + 1, TTL)
-        claim = mine.claim("w1", T0 + 1, LEASE)
-        assert claim is not None and claim.conversation == key("c3")
-    finally:
-        other.close()
-        drop(mine)
 
 
 def test_only_channels_that_report_delivery_keep_a_platform_id_lookup(redis_url: str) -> None:

@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 
 from gateway.inbox.model import Agent
 from gateway.runtime import Runtime
-from gateway.store.base import Buried, Claim
+from gateway.store.base import Buried, Claim, Committed
 from gateway.worker import TurnWorker
 from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
     redis_database,
@@ -38,7 +38,7 @@ POISON = "poison \u202eevil"  # the RTL override must not reach a terminal raw
 class BuggyWorker(TurnWorker):
     """Raises on the poison text, as a turn with a bug in its path would."""
 
-    def process(self, claim: Claim, now: float) -> bool:
+    def process(self, claim: Claim, now: float) -> tuple[Committed, int]:
         if claim.inbound.text.startswith("poison"):
             raise RuntimeError(f"cannot handle {claim.inbound.message_id}")
         return super().process(claim, now)

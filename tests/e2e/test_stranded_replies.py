@@ -33,14 +33,15 @@ def die_after_sending_the_first_reply(stack: Stack, channel: str, shopper: str) 
     """The turn is committed; a sender takes its first reply, the platform accepts it, and the
     sender dies before recording the answer. Returns that reply's outbox id."""
     stack.say(channel, shopper, "hi")
-    worker = TurnWorker(stack.gw, "w")
+    worker = TurnWorker(stack.gw, "w", OutboxSender(stack.gw, lease_s=LEASE_S))
     deadline = time.monotonic() + 10
     claim = None
     while claim is None and time.monotonic() < deadline:
         claim = stack.gw.store.claim("w", time.time(), 30)
     assert claim is not None
-    assert worker.process(claim, time.time())
-    (item,) = stack.gw.store.claim_outbox(time.time(), LEASE_S, 10)
+    committed, _ = worker.process(claim, time.time())
+    item = committed.handed  # the commit leased it to this worker's sender
+    assert committed.ok and item is not None
     adapter = stack.gw.adapters.adapters[channel]
     adapter.send(Outgoing.from_dict(item.payload))  # accepted; then the process is killed
     assert len(stack.sandbox.sent(channel, to=item.payload["to"])) == 1

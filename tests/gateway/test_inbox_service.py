@@ -165,7 +165,7 @@ def test_a_message_reopens_only_soon_after_a_resolve_and_never_spam(reopening: G
         inbound = Inbound("telegram", conversation, f"m{at}", Shopper(conversation, name="Ann"),
                           text=text, timestamp=at)  # fmt: skip
         result = step(gw.flows.flow, state, inbound, gw.services)
-        return result, reopen_step(gw, inbound, state, result, at)
+        return result, reopen_step(gw, inbound, state, result, gw.services, at)
 
     result, (reopened, previous) = wrote("0", 1600.0)  # 600 s after the resolve: still in time
     assert previous is not None and previous.id == "t0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest
 
 from adapters.registry import BuiltAdapters
 from adapters.telegram import TelegramAdapter, TelegramConfig
-from gateway import worker as worker_module
+from flows.messages import Inbound, Shopper
+from flows.state import ConversationState
+from gateway import send_pipeline
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.flow_holder import FlowHolder
@@ -38,7 +41,6 @@ def gateway(tmp_path: Path) -> Iterator[Callable[[str], Gateway]]:
         adapter = TelegramAdapter(TelegramConfig("1:T", "secret", api_base_url=api_url))
         gw = Gateway(config, open_store(config.store_url), BuiltAdapters({"telegram": adapter}),
                      FlowHolder(ROOT / "bench" / "flows_bench.yaml", {}), HttpServices())  # fmt: skip
-        gw.store.hand_over_commits(30.0)  # as Runtime does: the commit claims the reply
         made.append(gw)
         return gw
 
@@ -52,7 +54,10 @@ def shopper_writes(gw: Gateway, chat: str) -> None:
     assert gw.store.enqueue(message, time.time(), 60)
 
 
-def outbox(gw: Gateway, chat: str) -> list[tuple[str, int, str | None]]:
+Outbox = tuple[str, int, str | None]  # an outbox item's status, attempts, platform id or error
+
+
+def outbox(gw: Gateway, chat: str) -> list[Outbox]:
     items = gw.store.outbox_items(f"telegram:{chat}")
     return [(i.status, i.attempts, i.platform_id or i.last_error) for i in items]
 
@@ -76,7 +81,7 @@ def test_a_reply_is_read_after_the_next_turn_recorded_by_the_one_after_or_when_i
     assert arrived(server, 1)  # the reply went out...
     assert outbox(gw, "1") == [("pending", 0, None)]  # ...and its answer is not read yet
     assert worker.run_once()  # the next turn, then the answer of the one before
-    assert [platform_id for _, platform_id in worker.answered] == ["1:7"]
+    assert [platform_id for _, platform_id in worker.pipeline.ledger.marks] == ["1:7"]
     assert outbox(gw, "1") == [("pending", 0, None)]  # recorded by the next commit
     assert worker.run_once()
     assert arrived(server, 3)
@@ -85,7 +90,7 @@ def test_a_reply_is_read_after_the_next_turn_recorded_by_the_one_after_or_when_i
     assert not worker.run_once()  # nothing to overlap with: read and recorded now
     assert outbox(gw, "2") == [("sent", 0, "2:7")]
     assert outbox(gw, "3") == [("sent", 0, "3:7")]
-    assert worker.answered == [] and worker.in_flight is None
+    assert worker.pipeline.ledger.marks == [] and worker.pipeline.in_flight is None
 
 
 def test_an_error_answer_read_later_is_retried_as_any_other(
@@ -136,17 +141,15 @@ nodes:
 """
 
 
-def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
-) -> None:
-    """A flow's HTTP call may take seconds: the reply sent before it must not wait for the
-    commit after it (its outbox lease could run out and another sender send it again)."""
-    seen_at_call: list[list[tuple[str, int, str | None]]] = []
-    gw_box: list[Gateway] = []
+@contextmanager
+def shop_recording(flows: Path, gw_box: list[Gateway]) -> Iterator[list[list[Outbox]]]:
+    """A shop API for CALLING_FLOW (written to `flows`) that notes chat 1's outbox, as the
+    store holds it, whenever the flow calls it."""
+    seen: list[list[Outbox]] = []
 
     class Shop(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            seen_at_call.append(outbox(gw_box[0], "1"))
+            seen.append(outbox(gw_box[0], "1"))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "2")
@@ -160,18 +163,64 @@ def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
 
     with ThreadingHTTPServer(("127.0.0.1", 0), Shop) as shop:
         threading.Thread(target=shop.serve_forever, daemon=True).start()
-        flows = tmp_path / "calling.yaml"
-        flows.write_text(CALLING_FLOW)
+        flows.write_text(
+            CALLING_FLOW.replace("http://127.0.0.1:9", f"http://127.0.0.1:{shop.server_port}")
+        )
+        try:
+            yield seen
+        finally:
+            shop.shutdown()
+
+
+def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+) -> None:
+    """A flow's HTTP call may take seconds: the reply sent before it must not wait for the
+    commit after it (its outbox lease could run out and another sender send it again)."""
+    gw_box: list[Gateway] = []
+    with shop_recording(tmp_path / "calling.yaml", gw_box) as seen_at_call:
         server = scripted(answer(), answer())
         gw = gateway(server.url)
-        gw.flows = FlowHolder(flows, {"SHOP_API_URL": f"http://127.0.0.1:{shop.server_port}"})
+        gw.flows = FlowHolder(tmp_path / "calling.yaml", {})
         gw_box.append(gw)
         shopper_writes(gw, "1")
         shopper_writes(gw, "2")
         worker = TurnWorker(gw, "w1")
         assert worker.run_once() and worker.run_once()
-        shop.shutdown()
     assert seen_at_call[1] == [("sent", 0, "1:7")]  # recorded before chat 2's call went out
+
+
+def test_what_a_worker_holds_is_recorded_before_an_agents_resolve_calls_out(
+    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+) -> None:
+    """The agent path runs flow services too: a resolve hands chat 2 back to the bot at a
+    `call` node, and chat 1's reply, sent the turn before, is recorded before that call."""
+    gw_box: list[Gateway] = []
+    with shop_recording(tmp_path / "calling.yaml", gw_box) as seen_at_call:
+        server = scripted(answer(), answer())
+        gw = gateway(server.url)
+        gw.flows = FlowHolder(tmp_path / "calling.yaml", {})
+        gw_box.append(gw)
+        in_handoff(gw, "2")
+        shopper_writes(gw, "1")
+        resolve = Inbound("telegram", "2", "agent:1", Shopper("2", name="Ann"), kind="agent",
+                          extras=(("action", "resolve"), ("resume_at", "lookup"),
+                                  ("author", "Bea")))  # fmt: skip
+        assert gw.store.enqueue(resolve, time.time(), 60)
+        worker = TurnWorker(gw, "w1")
+        assert worker.run_once() and worker.run_once()
+    assert len(seen_at_call) == 2  # chat 1's turn, then the bot taking chat 2 back
+    assert seen_at_call[1] == [("sent", 0, "1:7")]
+    assert gw.store.load("telegram:2").state.mode == "ended"  # the bot ran the flow to its end
+
+
+def in_handoff(gw: Gateway, chat: str) -> None:
+    """Chat `chat` waits for a person (as after a handoff), written as a turn would."""
+    shopper_writes(gw, chat)
+    claim = gw.store.claim("setup", time.time(), 30)
+    assert claim is not None and claim.conversation == f"telegram:{chat}"
+    handoff = ConversationState(node="lookup", mode="handoff")
+    assert gw.store.commit_turn(claim, handoff, [], [], [], time.time())
 
 
 def test_a_success_that_waited_too_long_is_recorded_on_its_own(
@@ -179,7 +228,7 @@ def test_a_success_that_waited_too_long_is_recorded_on_its_own(
     scripted: Callable[..., Scripted],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(worker_module, "DEFER_MAX_S", 0.0)
+    monkeypatch.setattr(send_pipeline, "DEFER_MAX_S", 0.0)
     server = scripted(answer(), answer())
     gw = gateway(server.url)
     shopper_writes(gw, "1")
@@ -187,7 +236,7 @@ def test_a_success_that_waited_too_long_is_recorded_on_its_own(
     worker = TurnWorker(gw, "w1")
     assert worker.run_once() and worker.run_once()
     assert outbox(gw, "1") == [("sent", 0, "1:7")]  # not left for the next commit
-    assert worker.answered == []
+    assert worker.pipeline.ledger.marks == []
 
 
 def test_a_reply_of_the_conversation_being_committed_rides_with_its_commit(

@@ -170,7 +170,7 @@ def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(tmp_path: Path) -> Non
     (item,) = gw.store.claim_outbox(time.time(), 30, 1)
     flight = sender.start(item)  # the probe: the cooldown is over
     assert flight is not None
-    assert sender.finish(flight, defer_sent=True) == (item.id, "p1")  # recorded by the commit
+    assert sender.finish(flight) == (item.id, "p1")  # for the worker's ledger to record
     assert gw.circuits.outages() == []
 
 
