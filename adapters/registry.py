@@ -19,10 +19,10 @@ from adapters.base import (
     PacedPerChat,
     SendsInTwoSteps,
 )
-from adapters.graph import DEFAULT_VERSION
-from adapters.messenger import MessengerAdapter, MessengerConfig
-from adapters.telegram import SECRET_RE, TelegramAdapter, TelegramConfig
-from adapters.whatsapp import WhatsAppAdapter, WhatsAppConfig
+from adapters.messenger.adapter import MessengerAdapter, MessengerConfig
+from adapters.messenger.client import DEFAULT_VERSION
+from adapters.telegram.adapter import SECRET_RE, TelegramAdapter, TelegramConfig
+from adapters.whatsapp.adapter import WhatsAppAdapter, WhatsAppConfig
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.app import create_app  # noqa: E402
+from gateway.web.app import create_app  # noqa: E402
 from tests.e2e.test_fuzz_webhooks import (  # noqa: E402
     SEED,
     Fuzzer,

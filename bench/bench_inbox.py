@@ -122,7 +122,7 @@ def seed(gw: Gateway, password_hash: str) -> None:
 
 def page_figures(gw: Gateway) -> dict[str, list[float]]:
     """Seconds per request of each page through the Flask test client, interleaved."""
-    from gateway.app import create_app
+    from gateway.web.app import create_app
 
     client = create_app(gw).test_client()
     r = client.post("/inbox/api/login", json={"login": "bench", "password": PASSWORD})
@@ -305,7 +305,7 @@ def backend(name: str, store_url: str, work: Path, password_hash: str) -> list[t
     from devtools.shop_stub import create_shop_app
     from gateway.assemble import build_gateway
     from gateway.config import Config
-    from gateway.serving import ServerThread
+    from gateway.web.serving import ServerThread
 
     shop = ServerThread(create_shop_app()).start()
     port = free_port()

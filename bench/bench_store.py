@@ -189,7 +189,7 @@ def idle_conversation_bytes(
     from adapters.base import WebhookRequest
     from gateway.assemble import build_gateway
     from gateway.config import Config
-    from gateway.worker import TurnWorker
+    from gateway.turns.worker import TurnWorker
 
     redis.flush()
     env = {

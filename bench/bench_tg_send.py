@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_e2e import SHARED, TOKEN, free_port  # noqa: E402
 
-from adapters.telegram import TelegramAdapter, TelegramConfig  # noqa: E402
-from adapters.telegram_send import TelegramBot  # noqa: E402
+from adapters.telegram.adapter import TelegramAdapter, TelegramConfig  # noqa: E402
+from adapters.telegram.client import TelegramBot  # noqa: E402
 from flows.messages import Button, Reply  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"

@@ -51,8 +51,8 @@ from devtools.shop_stub import create_shop_app  # noqa: E402
 from flows.loader import load_flow  # noqa: E402
 from flows.split import choose_variant  # noqa: E402
 from gateway.config import Config  # noqa: E402
-from gateway.sender import OutboxSender  # noqa: E402
-from gateway.serving import ServerThread  # noqa: E402
+from gateway.turns.sender import OutboxSender  # noqa: E402
+from gateway.web.serving import ServerThread  # noqa: E402
 from sandbox.recording import MAX_ENTRIES  # noqa: E402
 from sandbox.server import Sandbox  # noqa: E402
 from sandbox.shoppers import SimShopper  # noqa: E402

@@ -50,8 +50,8 @@ def shop_api(port: int, host: str) -> None:
 def chat(path: str | None, channel: str, name: str, variants: tuple[str, ...]) -> None:
     """`gateway chat` with the demo shop API served alongside (unless SHOP_API_URL is set)."""
     from devtools.shop_stub import create_shop_app
-    from gateway.cli import chat_in_terminal, flows_path, pinned_variants
-    from gateway.serving import ServerThread
+    from gateway.cli.main import chat_in_terminal, flows_path, pinned_variants
+    from gateway.web.serving import ServerThread
 
     environ = dict(os.environ)
     server = None

@@ -71,12 +71,12 @@ def demo(port: int, sandbox_port: int, shop_port: int) -> None:
     from waitress import serve as waitress_serve
 
     from devtools.shop_stub import create_shop_app
-    from gateway.app import create_app
     from gateway.assemble import build_gateway
     from gateway.config import Config
     from gateway.logs import setup_logging
-    from gateway.runtime import Runtime
-    from gateway.serving import ServerThread
+    from gateway.turns.runtime import Runtime
+    from gateway.web.app import create_app
+    from gateway.web.serving import ServerThread
     from sandbox.server import Sandbox
 
     gateway_url = f"http://127.0.0.1:{port}"

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import os
 
-from adapters.redact import protect
+from adapters.common.redact import protect
 from adapters.registry import build_adapters, delivery_reporting
 from gateway.analytics.recorder import Analytics, analytics_path
 from gateway.analytics.turn_log import RedisTurnLog, is_redis
-from gateway.circuit import Circuits
 from gateway.config import SECRET_NAMES, Config
 from gateway.context import Gateway, without_secrets
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
 from gateway.inbox.backends import open_inbox
 from gateway.inbox.service import InboxService
-from gateway.outages import open_outage_board
 from gateway.redaction import Redactor
 from gateway.store import open_store
+from gateway.turns.circuit import Circuits
+from gateway.turns.outages import open_outage_board
 
 
 def build_gateway(config: Config) -> Gateway:

@@ -13,22 +13,22 @@ from typing import Protocol
 
 from adapters.registry import BuiltAdapters
 from gateway.analytics.recorder import Analytics
-from gateway.circuit import Circuits
 from gateway.config import SECRET_NAMES, Config
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
 from gateway.inbox.store import InboxStore
 from gateway.metrics import Metrics
-from gateway.pacing import Pacer
 from gateway.redaction import Redactor
-from gateway.shedding import Backlog
 from gateway.store.base import Store
 from gateway.store_health import StoreHealth
+from gateway.turns.circuit import Circuits
+from gateway.turns.pacing import Pacer
+from gateway.web.shedding import Backlog
 
 
 class Wakeup(Protocol):
     """What wakes idle turn workers: a `threading.Event` in one process, a pipe between
-    processes (`gateway.runtime.PipeWakeup`)."""
+    processes (`gateway.turns.runtime.PipeWakeup`)."""
 
     def set(self) -> None: ...
 

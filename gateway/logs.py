@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-from adapters.redact import secret_filter
+from adapters.common.redact import secret_filter
 
 # Client libraries' own logging is kept at or above these levels whatever LOG_LEVEL says: below
 # them they print whole requests, with shoppers' text and names (python-telegram-bot at DEBUG),

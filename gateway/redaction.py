@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from adapters.redact import secret_filter
+from adapters.common.redact import secret_filter
 from flows.messages import Inbound, Shopper
 
 CARD_MASK = "[card redacted]"

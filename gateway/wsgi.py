@@ -8,11 +8,11 @@ from __future__ import annotations
 import atexit
 import os
 
-from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.logs import setup_logging
-from gateway.runtime import Runtime
+from gateway.turns.runtime import Runtime
+from gateway.web.app import create_app
 
 _config = Config.from_env()
 setup_logging(_config.log_level)

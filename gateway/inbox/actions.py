@@ -19,7 +19,6 @@ from flows.messages import Attachment, Inbound, Reply, event_to_dict
 from flows.services import Services
 from flows.state import ConversationState
 from gateway.context import Gateway
-from gateway.history import reply_entry
 from gateway.inbox.outside_window import (
     CSAT,
     REOPEN,
@@ -31,6 +30,7 @@ from gateway.inbox.outside_window import (
     satisfaction_node,
 )
 from gateway.store.base import Conversation, HistoryEntry
+from gateway.turns.history import reply_entry
 
 
 @dataclass

@@ -12,9 +12,9 @@ sys.path.insert(0, str(FIXTURES))
 import sign  # noqa: E402  (tests/fixtures/sign.py, stdlib only)
 
 from adapters.base import WebhookRequest  # noqa: E402
-from adapters.messenger import MessengerConfig  # noqa: E402
-from adapters.telegram import TelegramConfig  # noqa: E402
-from adapters.whatsapp import WhatsAppConfig  # noqa: E402
+from adapters.messenger.adapter import MessengerConfig  # noqa: E402
+from adapters.telegram.adapter import TelegramConfig  # noqa: E402
+from adapters.whatsapp.adapter import WhatsAppConfig  # noqa: E402
 
 ACCOUNT_SID = "AC00000000000000000000000000000001"
 BOT_TOKEN = "123456789:fake-bot-token_abcdefghijklmnopqrst"

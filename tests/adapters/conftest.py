@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from adapter_helpers import messenger_config, telegram_config, whatsapp_config
 
-from adapters.messenger import MessengerAdapter
-from adapters.telegram import TelegramAdapter
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.messenger.adapter import MessengerAdapter
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.whatsapp.adapter import WhatsAppAdapter
 
 
 @pytest.fixture(scope="session")

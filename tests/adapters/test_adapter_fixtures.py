@@ -12,7 +12,7 @@ import pytest
 from adapter_helpers import RECEIVED_AT, sign, signed_request
 
 from adapters.base import ParseError, ParseResult, StatusUpdate, Unreachable
-from adapters.text import INBOUND_TEXT_LIMIT
+from adapters.common.text import INBOUND_TEXT_LIMIT
 from flows.messages import Attachment, Contact, Location
 
 MANIFEST: dict[str, dict[str, Any]] = sign.load_manifest()

@@ -10,11 +10,11 @@ import pytest
 from adapter_helpers import BOT_TOKEN, PAGE_TOKEN, sign
 
 from adapters.base import Adapter
-from adapters.messenger import MessengerAdapter
-from adapters.redact import MASK
+from adapters.common.redact import MASK
+from adapters.messenger.adapter import MessengerAdapter
 from adapters.registry import ADAPTERS, BuiltAdapters, build_adapters, delivery_reporting
-from adapters.telegram import TelegramAdapter
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.whatsapp.adapter import WhatsAppAdapter
 
 FULL_ENV = {
     "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000001",

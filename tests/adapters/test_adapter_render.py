@@ -10,8 +10,8 @@ import pytest
 from adapter_helpers import whatsapp_config
 
 from adapters.base import Outgoing, WindowDecision
-from adapters.text import utf16_len
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.common.text import utf16_len
+from adapters.whatsapp.adapter import WhatsAppAdapter
 from flows.messages import Attachment, Button, Reply, Template, short_payload
 
 SIZES = (Button("S", "size:S"), Button("M", "size:M"), Button("L", "size:L"))

@@ -14,11 +14,11 @@ import requests
 from adapter_helpers import FIXTURES, messenger_config, sign, telegram_config, whatsapp_config
 
 from adapters.base import Failed, RetryLater, Sent, Uncertain
-from adapters.graph import response_result
-from adapters.messenger import MessengerAdapter
-from adapters.telegram import TelegramAdapter
-from adapters.twilio_send import message_resource_result
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.messenger.adapter import MessengerAdapter
+from adapters.messenger.client import response_result
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.whatsapp.adapter import WhatsAppAdapter
+from adapters.whatsapp.client import message_resource_result
 from flows.messages import Attachment, Button, Reply
 from sandbox.server import Sandbox
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.text import (
+from adapters.common.text import (
     cap_inbound,
     graphemes,
     numbered_options,

@@ -18,9 +18,9 @@ SEND = """
 import json, sys
 sys.path.insert(0, sys.argv[3])
 from adapter_helpers import messenger_config, telegram_config, whatsapp_config
-from adapters.messenger import MessengerAdapter
-from adapters.telegram import TelegramAdapter
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.messenger.adapter import MessengerAdapter
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.whatsapp.adapter import WhatsAppAdapter
 from flows.messages import Button, Reply
 from gateway.logs import setup_logging
 

@@ -15,7 +15,7 @@ import requests
 from adapter_helpers import PAGE_TOKEN, messenger_config
 
 from adapters.base import CannotTell, NotSent, Outgoing, RetryLater, Sent, Uncertain
-from adapters.messenger import CLOCK_SLACK_S, FIND_LIMIT, MessengerAdapter
+from adapters.messenger.adapter import CLOCK_SLACK_S, FIND_LIMIT, MessengerAdapter
 from flows.messages import Attachment, Button, Reply
 from sandbox.config import TEST_PAGE_ID
 from sandbox.server import Sandbox
@@ -155,7 +155,7 @@ def test_the_refusal_is_logged_once_without_the_token(
     with caplog.at_level(logging.DEBUG):
         assert adapter.find_sent(out, time.time()) == CannotTell()
         assert adapter.find_sent(out, time.time()) == CannotTell()
-    warnings = [r for r in caplog.records if r.name == "adapters.messenger"]
+    warnings = [r for r in caplog.records if r.name == "adapters.messenger.adapter"]
     assert [(r.levelno, r.getMessage()) for r in warnings] == [
         (logging.WARNING, "messenger_lookup_refused")
     ]

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from telegram import Bot, InlineKeyboardMarkup, Message
 
-from adapters import telegram_send
 from adapters.base import Failed, RetryLater
-from adapters.telegram_send import (
+from adapters.telegram import client as telegram_send
+from adapters.telegram.client import (
     CONNECT_FAILED,
     CONNECT_TIMEOUT,
     CONNECTION_LOST,

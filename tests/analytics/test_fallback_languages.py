@@ -19,11 +19,11 @@ from gateway.analytics.recorder import Analytics, connect, write_batch
 from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import build_report
 from gateway.analytics.turn_log import decode, encode
-from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.inbox.model import Agent
 from gateway.inbox.passwords import hash_password
+from gateway.web.app import create_app
 from tests.analytics.test_report import DAY, EXP, T0, node, turn
 from tests.conftest import always_open_flows
 

@@ -19,11 +19,11 @@ from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import ALL, build_report
 from gateway.analytics.stats import wilson
 from gateway.assemble import build_gateway
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.inbox.model import Thread
-from gateway.worker import TurnWorker
+from gateway.turns.worker import TurnWorker
 from tests.conftest import always_open_flows
 
 DAY = 86_400.0

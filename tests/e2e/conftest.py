@@ -16,12 +16,12 @@ from devtools.demo import demo_environment
 from devtools.shop_stub import create_shop_app
 from flows.model import Flow
 from flows.split import choose_variant
-from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.context import Gateway
-from gateway.runtime import Runtime
-from gateway.serving import ServerThread
+from gateway.turns.runtime import Runtime
+from gateway.web.app import create_app
+from gateway.web.serving import ServerThread
 from sandbox.server import Sandbox
 from tests.conftest import ROOT, always_open_flows
 

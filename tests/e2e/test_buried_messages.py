@@ -21,9 +21,9 @@ import requests
 from argon2 import PasswordHasher
 
 from gateway.inbox.model import Agent
-from gateway.runtime import Runtime
 from gateway.store.base import Buried, Claim, Committed
-from gateway.worker import TurnWorker
+from gateway.turns.runtime import Runtime
+from gateway.turns.worker import TurnWorker
 from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
     redis_database,
     redis_url,

@@ -16,7 +16,7 @@ import redis
 import requests
 from flask import Flask, jsonify
 
-from gateway.serving import ServerThread
+from gateway.web.serving import ServerThread
 from tests.conftest import ROOT
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack

@@ -31,11 +31,11 @@ import pytest
 import requests
 
 from devtools.demo import demo_environment
-from gateway.app import create_app
 from gateway.assemble import build_gateway
 from gateway.config import Config
 from gateway.context import Gateway
-from gateway.serving import ServerThread
+from gateway.web.app import create_app
+from gateway.web.serving import ServerThread
 from tests.conftest import always_open_flows
 from tests.e2e.conftest import sign
 

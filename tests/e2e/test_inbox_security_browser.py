@@ -17,7 +17,7 @@ from flask import Flask
 
 from gateway.inbox import auth
 from gateway.inbox.model import Agent, Thread
-from gateway.serving import ServerThread
+from gateway.web.serving import ServerThread
 from tests.conftest import ROOT
 from tests.e2e.conftest import Stack
 

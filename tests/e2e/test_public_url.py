@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gateway.app import create_app
+from gateway.web.app import create_app
 from tests.e2e.conftest import Stack, sign
 
 FIXTURE = "twilio/wa_text.form"

@@ -16,7 +16,7 @@ import requests
 
 from devtools.demo import demo_environment
 from devtools.shop_stub import create_shop_app
-from gateway.serving import ServerThread
+from gateway.web.serving import ServerThread
 from sandbox.server import Sandbox
 from tests.conftest import ROOT, always_open_flows, free_port
 

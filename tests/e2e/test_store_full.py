@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from gateway.shedding import Backlog
+from gateway.web.shedding import Backlog
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from adapters.base import Outgoing
-from gateway.sender import OutboxSender
 from gateway.store.base import STRANDED
-from gateway.worker import TurnWorker
+from gateway.turns.sender import OutboxSender
+from gateway.turns.worker import TurnWorker
 from tests.e2e.conftest import Stack, start_stack
 
 LEASE_S = 1.0  # the dead sender's lease, short so that the test need not wait 30 s

@@ -16,7 +16,7 @@ from flows.loader import check_text
 from flows.messages import Attachment, Inbound, Shopper
 from flows.state import ConversationState
 from flows.understanding.language import LanguageGuess, LanguageGuesser
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.conftest import flow_from, msg
 
 LANGS = ("en", "pl", "ro", "ar", "zh-Hans", "zh-Hant")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.inbox.passwords import hash_password, verify_password
 from gateway.inbox.sqlite_inbox import SQLiteInbox
 

@@ -10,7 +10,7 @@ import pytest
 from flows.messages import Button, Reply
 from flows.model import Flow
 from flows.services import StubServices
-from gateway.chat import draw_reply, run_chat
+from gateway.cli.chat import draw_reply, run_chat
 from tests.conftest import ROOT
 
 MENU = Reply(

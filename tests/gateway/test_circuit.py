@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.circuit import PROBE_RECHECK_S, Circuits
+from gateway.turns.circuit import PROBE_RECHECK_S, Circuits
 
 
 class Clock:

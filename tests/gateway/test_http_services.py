@@ -11,7 +11,7 @@ from flask import Flask, Response
 from devtools.shop_stub import create_shop_app
 from flows.services import CallRequest
 from gateway.http_services import MAX_RESPONSE_BYTES, HttpServices
-from gateway.serving import ServerThread
+from gateway.web.serving import ServerThread
 
 
 @pytest.fixture(scope="module")

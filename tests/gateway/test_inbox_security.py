@@ -20,14 +20,14 @@ import requests
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from gateway.app import create_app
 from gateway.assemble import build_gateway
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.inbox import auth, passwords
 from gateway.inbox.model import Agent, Thread
-from gateway.serving import ServerThread
+from gateway.web.app import create_app
+from gateway.web.serving import ServerThread
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 
 PASSWORD = "correct horse battery"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway.circuit import BOARD_GRACE_S, Circuits
-from gateway.outages import Outage, OutageBoard, open_outage_board
+from gateway.turns.circuit import BOARD_GRACE_S, Circuits
+from gateway.turns.outages import Outage, OutageBoard, open_outage_board
 from tests.contract.conftest import (  # noqa: F401  (redis_url: the session's redis-server)
     redis_database,
     redis_url,

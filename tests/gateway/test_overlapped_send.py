@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 
 from adapters.registry import BuiltAdapters
-from adapters.telegram import TelegramAdapter, TelegramConfig
+from adapters.telegram.adapter import TelegramAdapter, TelegramConfig
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
-from gateway import send_pipeline
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
-from gateway.runtime import Runtime
 from gateway.store import open_store
-from gateway.worker import TurnWorker
+from gateway.turns import send_pipeline
+from gateway.turns.runtime import Runtime
+from gateway.turns.worker import TurnWorker
 from tests.conftest import ROOT, msg
 from tests.scripted_server import Scripted, answer, error
 

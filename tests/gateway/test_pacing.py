@@ -4,7 +4,7 @@ held up (tests/e2e/test_pacing_e2e.py sees it at the platform)."""
 from __future__ import annotations
 
 from adapters.base import Pace
-from gateway.pacing import Pacer
+from gateway.turns.pacing import Pacer
 
 PACE = Pace(interval_s=1.0, burst=3)
 
@@ -22,7 +22,7 @@ def test_a_burst_then_one_per_interval_per_chat() -> None:
 
 
 def test_the_forgotten_are_only_chats_whose_pace_has_recovered(monkeypatch) -> None:
-    monkeypatch.setattr("gateway.pacing.MAX_CHATS", 2)
+    monkeypatch.setattr("gateway.turns.pacing.MAX_CHATS", 2)
     pacer = Pacer()
     for chat in ("a", "b", "c"):
         pacer.reserve(chat, 100.0, PACE)

@@ -1,7 +1,7 @@
 """Signed poison bodies, over real HTTP to the real app: a 400 naming what was wrong, or the
 message with its bad characters replaced by U+FFFD; never a 5xx the platform would redeliver
 forever. (Deep nesting and 4,300-digit integers used to raise RecursionError and ValueError out
-of the JSON parser, a lone "\\ud800" escape UnicodeEncodeError out of adapters/text.py.)"""
+of the JSON parser, a lone "\\ud800" escape UnicodeEncodeError out of adapters/common/text.py.)"""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 import requests
 
-from adapters.text import cap_inbound, utf16_len
-from gateway.payload_limits import MAX_DEPTH, check_body, check_json
+from adapters.common.text import cap_inbound, utf16_len
+from gateway.web.payload_limits import MAX_DEPTH, check_body, check_json
 from tests.e2e.conftest import Stack, sign, start_stack
 
 BAD = "\ud800"  # a lone high surrogate: what a "\ud800" escape without its pair decodes to

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adapters.redact import secret_filter
+from adapters.common.redact import secret_filter
 from gateway.analytics.recorder import Analytics, TurnRecord, recorded
 from gateway.analytics.report import build_report
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.config import VARIABLES, Config
 from gateway.redaction import (
     CARD_MASK,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.sender import RetryPolicy
+from gateway.turns.sender import RetryPolicy
 
 
 @pytest.mark.parametrize(

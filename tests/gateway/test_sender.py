@@ -9,14 +9,14 @@ from typing import Any
 from adapters.base import CannotTell, Failed, NotSent, Outgoing, RetryLater, Sent, Uncertain
 from adapters.registry import BuiltAdapters
 from flows.state import ConversationState
-from gateway.circuit import Circuits
 from gateway.config import Config
 from gateway.context import Gateway
 from gateway.flow_holder import FlowHolder
 from gateway.http_services import HttpServices
-from gateway.sender import OutboxSender, RetryPolicy
 from gateway.store import open_store
 from gateway.store.base import OutboxItem
+from gateway.turns.circuit import Circuits
+from gateway.turns.sender import OutboxSender, RetryPolicy
 from tests.conftest import ROOT, msg
 
 

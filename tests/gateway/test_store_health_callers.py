@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.runtime import Runtime
+from gateway.turns.runtime import Runtime
 from tests.e2e.conftest import Stack, start_stack
 
 FULL = sqlite3.OperationalError("database or disk is full")

@@ -1,11 +1,11 @@
-"""The wake-up pipe between `gateway serve` and its worker processes (gateway/runtime.py)."""
+"""The wake-up pipe between `gateway serve` and its worker processes (gateway/turns/runtime.py)."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from gateway.runtime import PipeWakeup, wakeup_from_env
+from gateway.turns.runtime import PipeWakeup, wakeup_from_env
 
 
 def test_each_wake_up_wakes_one_waiter() -> None:

@@ -12,7 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from gateway.webhooks import FastWebhooks, webhook_request
+from gateway.web.webhooks import FastWebhooks, webhook_request
 
 NOW = 1_700_000_000.0
 

@@ -10,8 +10,8 @@ platform can say (`Adapter.find_sent`: Twilio lists its messages; Messenger its 
 with the shopper, when the page token has pages_messaging, pages_read_engagement and
 pages_manage_metadata), and sent again where it cannot (Telegram, Messenger without those
 permissions: a rare double is better than a lost reply). A channel that keeps failing opens its
-circuit (`gateway.circuit`): replies wait untouched until a probe finds the platform back.
-A chat on a platform with a per-chat limit is paced (`gateway.pacing`).
+circuit (`gateway.turns.circuit`): replies wait untouched until a probe finds the platform back.
+A chat on a platform with a per-chat limit is paced (`gateway.turns.pacing`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from adapters.base import (
     Uncertain,
 )
 from gateway.context import Gateway
-from gateway.sent_ledger import SentLedger
 from gateway.store.base import HistoryEntry, OutboxItem, SentMark
+from gateway.turns.sent_ledger import SentLedger
 
 logger = logging.getLogger(__name__)
 BATCH = 4  # items one sender claims at a time (see run_once)

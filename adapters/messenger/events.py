@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.base import Ignored, ParseResult
-from adapters.shape import (
+from adapters.common.shape import (
     ShapeError,
     arr,
     get_id,
@@ -26,7 +26,7 @@ from adapters.shape import (
     opt_obj,
     opt_str,
 )
-from adapters.text import cap_inbound
+from adapters.common.text import cap_inbound
 from flows.messages import Attachment, Inbound, Shopper
 
 CHANNEL = "messenger"

@@ -17,7 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
 from adapters.base import Failed, FailureKind, RetryLater, SendResult, Sent, Uncertain
-from adapters.transport import mount_pool, retry_after_s, transport_result
+from adapters.common.transport import mount_pool, retry_after_s, transport_result
 
 TWILIO_API = "https://api.twilio.com"
 DEFAULT_RETRY_S = 1.0

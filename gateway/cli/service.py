@@ -62,8 +62,8 @@ def serve(port: int | None, host: str, web_only: bool, threads: int, worker_proc
     """Serve the webhooks (and, unless --web-only, the workers) in one process."""
     from waitress import serve as waitress_serve
 
-    from gateway.app import create_app
-    from gateway.runtime import PipeWakeup, Runtime
+    from gateway.turns.runtime import PipeWakeup, Runtime
+    from gateway.web.app import create_app
 
     children: list[subprocess.Popen] = []
     wakeup = None
@@ -108,7 +108,7 @@ def serve(port: int | None, host: str, web_only: bool, threads: int, worker_proc
 
 def _worker_process(read_fd: int) -> subprocess.Popen:
     """A `gateway worker` child that reads its wake-ups from `read_fd` and dies with us."""
-    from gateway.runtime import WAKEUP_FD_ENV
+    from gateway.turns.runtime import WAKEUP_FD_ENV
 
     env = {**os.environ, WAKEUP_FD_ENV: str(read_fd)}
     return subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=env,
@@ -147,7 +147,7 @@ def _stop_children(children: list[subprocess.Popen], timeout: float = 15.0) -> N
 @click.command()
 def worker() -> None:
     """Process queued messages and send replies (scale out next to `serve --web-only`)."""
-    from gateway.runtime import Runtime, wakeup_from_env
+    from gateway.turns.runtime import Runtime, wakeup_from_env
 
     gw = _gateway()
     _on_sighup(gw)

@@ -1,6 +1,6 @@
 """Platform outages as every gateway process sees them, through the store's backend.
 
-A circuit opens in the process whose sends failed (`gateway.circuit`); in a scaled-out layout
+A circuit opens in the process whose sends failed (`gateway.turns.circuit`); in a scaled-out layout
 that is a `gateway worker`, while /readyz, /metrics and the inbox are answered by web
 processes that never send. So each open circuit is also put on a board in the SQLite file or
 Redis the processes share, and taken off when a probe closes it. An entry expires on its own

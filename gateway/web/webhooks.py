@@ -2,7 +2,7 @@
 
 Bad signature 403, malformed body 400, too large 413 (Flask's MAX_CONTENT_LENGTH), wrong
 method 405; a store that cannot take the message answers 503 so the platform retries.
-A signed body is checked against `gateway.payload_limits` (JSON depth, number length) before
+A signed body is checked against `gateway.web.payload_limits` (JSON depth, number length) before
 any parser reads it: a poison body gets a 400 naming what was wrong, never a 5xx that the
 platform would redeliver forever.
 """
@@ -22,9 +22,9 @@ from werkzeug.wsgi import get_input_stream
 
 from adapters.base import Adapter, HttpReply, ParseError, WebhookRequest, parse_error_reply
 from gateway.context import Gateway
-from gateway.payload_limits import check_body
-from gateway.shedding import RETRY_AFTER_S
 from gateway.store.base import HistoryEntry
+from gateway.web.payload_limits import check_body
+from gateway.web.shedding import RETRY_AFTER_S
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -21,7 +21,7 @@ import requests
 from pymessenger.bot import Bot
 
 from adapters.base import Failed, FailureKind, RetryLater, SendResult, Sent
-from adapters.transport import mount_pool, retry_after_s, transport_result
+from adapters.common.transport import mount_pool, retry_after_s, transport_result
 
 GRAPH_API = "https://graph.facebook.com"
 DEFAULT_VERSION = "25.0"

@@ -19,14 +19,14 @@ from flows.services import Services
 from flows.state import ConversationState
 from gateway.analytics.turns import agent_record, shopper_record
 from gateway.context import Gateway
-from gateway.history import inbound_entry, reply_entry
 from gateway.inbox.actions import agent_turn
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import give_back, open_thread, reopen_step, shopper_wrote
 from gateway.redaction import redact_payment, redact_shopper
-from gateway.send_pipeline import SendPipeline
-from gateway.sender import OutboxSender
 from gateway.store.base import Claim, Committed, Conversation, OutboxItem, Turn
+from gateway.turns.history import inbound_entry, reply_entry
+from gateway.turns.send_pipeline import SendPipeline
+from gateway.turns.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
 TURN_RETRY_S = (1.0, 5.0, 30.0, 120.0)

@@ -14,7 +14,7 @@ from flows.diagnostics import Diagnostic
 from flows.flowtest import flow_of, format_failure, run_file
 from flows.loader import check_file
 from flows.model import Flow
-from gateway.cli_understand import load_flow_or_exit, print_intent_report
+from gateway.cli.understand import load_flow_or_exit, print_intent_report
 
 DEFAULT_FLOWS = "flows.yaml"
 
@@ -139,7 +139,7 @@ def pinned_variants(variants: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 def chat_in_terminal(path: Path, environ: Mapping[str, str], channel: str, name: str,
                      variants: tuple[tuple[str, str], ...]) -> None:  # fmt: skip
     """The chat loop on the flows file at `path`, its templates reading `environ`."""
-    from gateway.chat import run_chat
+    from gateway.cli.chat import run_chat
     from gateway.http_services import HttpServices
 
     flow = _load_or_exit(path, environ)
@@ -194,8 +194,8 @@ def _load_or_exit(path: Path, environ: Mapping[str, str]) -> Flow:
 
 def _register_service_commands() -> None:
     from gateway.analytics.cli_report import report
-    from gateway.cli_service import buried, outbox, serve, worker
-    from gateway.cli_understand import understand
+    from gateway.cli.service import buried, outbox, serve, worker
+    from gateway.cli.understand import understand
     from gateway.inbox.cli_agents import agent
 
     for command in (serve, worker, outbox, buried, agent, report, understand):

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flows.services import CallRequest, CallResponse, InboxStatus, Services
-from gateway.sender import InFlight, OutboxSender
-from gateway.sent_ledger import SentLedger
 from gateway.store.base import Committed, Lane, Turn
+from gateway.turns.sender import InFlight, OutboxSender
+from gateway.turns.sent_ledger import SentLedger
 
 # How long a reply's success may wait for the next commit before it is recorded on its own:
 # far inside the outbox lease (OutboxSender.lease_s), after which another sender would take

@@ -1,6 +1,6 @@
 """Telegram updates → `Inbound` / `Ignored` / `Unreachable`, read from the decoded JSON.
 
-Every field we read goes through `adapters.shape`, so a wrong shape names its path and never
+Every field we read goes through `adapters.common.shape`, so a wrong shape names its path and never
 raises out of `parse`. This used to build PTB objects first (`telegram.Update.de_json`), which
 cost about 0.4 ms of a webhook's 0.6 ms and read nothing we need beyond these few fields; the
 field meanings are PTB's (`User.full_name`, the largest `PhotoSize`, `edit_date or date`).
@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from adapters.base import Ignored, ParseResult, Unreachable
-from adapters.shape import (
+from adapters.common.shape import (
     ShapeError,
     arr,
     get_int,
@@ -29,7 +29,7 @@ from adapters.shape import (
     opt_obj,
     opt_str,
 )
-from adapters.text import cap_inbound
+from adapters.common.text import cap_inbound
 from flows.messages import Attachment, Contact, Inbound, Location, Shopper
 
 CHANNEL = "telegram"

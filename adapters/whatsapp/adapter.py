@@ -1,5 +1,5 @@
-"""WhatsApp through Twilio: verify X-Twilio-Signature, parse (`adapters.whatsapp_events`),
-render, send through the twilio library (`adapters.twilio_send`).
+"""WhatsApp through Twilio: verify X-Twilio-Signature, parse (`adapters.whatsapp.events`),
+render, send through the twilio library (`adapters.whatsapp.client`).
 
 Buttons become a numbered list the shopper answers with "1", "2"..., or, when
 TWILIO_QUICK_REPLY_CONTENT_SIDS names a twilio/quick-reply template for that many buttons,
@@ -35,10 +35,10 @@ from adapters.base import (
     WindowDecision,
     parse_error_reply,
 )
-from adapters.redact import protect
-from adapters.text import numbered_options, split_text, split_with_footer, with_author
-from adapters.twilio_send import RoutedHttpClient, classify_exception
-from adapters.whatsapp_events import PREFIX, form_items, parse_params, strip_prefix
+from adapters.common.redact import protect
+from adapters.common.text import numbered_options, split_text, split_with_footer, with_author
+from adapters.whatsapp.client import RoutedHttpClient, classify_exception
+from adapters.whatsapp.events import PREFIX, form_items, parse_params, strip_prefix
 from flows.messages import Reply, short_payload
 
 # https://www.twilio.com/docs/api/errors/21617: Body is at most 1,600 characters.

@@ -1,5 +1,5 @@
 """Facebook Messenger: X-Hub-Signature-256, the GET handshake, quick replies and button
-templates, sending through pymessenger (`adapters.graph.GraphBot`).
+templates, sending through pymessenger (`adapters.messenger.client.GraphBot`).
 
 Buttons become quick replies (≤ 13, titles ≤ 20) when they are all replies, or a button
 template (≤ 3 postback / web_url / phone_number buttons) when a link or a call is among them;
@@ -43,11 +43,9 @@ from adapters.base import (
     WindowDecision,
     parse_error_reply,
 )
-from adapters.graph import DEFAULT_VERSION, GraphBot, response_result
-from adapters.messenger_events import parse_body
-from adapters.redact import protect
-from adapters.shape import ShapeError, load_json
-from adapters.text import (
+from adapters.common.redact import protect
+from adapters.common.shape import ShapeError, load_json
+from adapters.common.text import (
     CALL_MARK,
     numbered_options,
     split_text,
@@ -55,7 +53,9 @@ from adapters.text import (
     utf16_len,
     with_author,
 )
-from adapters.transport import transport_result
+from adapters.common.transport import transport_result
+from adapters.messenger.client import DEFAULT_VERSION, GraphBot, response_result
+from adapters.messenger.events import parse_body
 from flows.messages import Button, Reply, Shopper, short_payload
 
 # https://developers.facebook.com/docs/messenger-platform/reference/send-api: text ≤ 2,000.

@@ -1,5 +1,5 @@
-"""Telegram: the webhook secret header, updates parsed by `adapters.telegram_events`, inline
-keyboards, sent through python-telegram-bot's `Bot` (see `adapters.telegram_send`).
+"""Telegram: the webhook secret header, updates parsed by `adapters.telegram.events`, inline
+keyboards, sent through python-telegram-bot's `Bot` (see `adapters.telegram.client`).
 
 Text goes out as plain text, without parse_mode: nothing a shopper typed (names, echoed
 answers) can ever be read as HTML or MarkdownV2. Buttons become an inline keyboard;
@@ -37,11 +37,17 @@ from adapters.base import (
     WindowDecision,
     parse_error_reply,
 )
-from adapters.redact import protect
-from adapters.shape import ShapeError, load_json
-from adapters.telegram_events import classify
-from adapters.telegram_send import TelegramBot
-from adapters.text import CALL_MARK, numbered_options, split_with_footer, utf16_len, with_author
+from adapters.common.redact import protect
+from adapters.common.shape import ShapeError, load_json
+from adapters.common.text import (
+    CALL_MARK,
+    numbered_options,
+    split_with_footer,
+    utf16_len,
+    with_author,
+)
+from adapters.telegram.client import TelegramBot
+from adapters.telegram.events import classify
 from flows.messages import Button, Reply, short_payload
 
 TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # sendMessage: 1-4096 characters after entities

@@ -14,7 +14,7 @@ Why a scan of the raw bytes and not `json.loads` hooks plus a depth check afterw
   recursive code after it (`str()`, `json.dumps`, a store's serialiser);
 * the number hooks (`parse_int`...) only see the numbers of the one `json.loads` call given
   them; the scan covers every parser behind the gateway, including Twilio's JSON webhooks,
-  which `adapters.whatsapp` decodes with a plain `json.loads`;
+  which `adapters.whatsapp.adapter` decodes with a plain `json.loads`;
 * it is exact for what a parser reads, not a heuristic: string literals are cut out (one
   C-speed regex, after `bytes.replace` drops escaped quotes and backslashes), so brackets and
   digits in a shopper's text never count;

@@ -14,9 +14,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.context import Gateway
-from gateway.security_headers import SecurityHeaders
-from gateway.webhooks import FastWebhooks
-from gateway.webhooks import bp as webhooks_bp
+from gateway.web.security_headers import SecurityHeaders
+from gateway.web.webhooks import FastWebhooks
+from gateway.web.webhooks import bp as webhooks_bp
 
 logger = logging.getLogger(__name__)
 health = Blueprint("health", __name__)

@@ -10,8 +10,8 @@ import threading
 import time
 
 from gateway.context import Gateway
-from gateway.sender import OutboxSender
-from gateway.worker import TurnWorker
+from gateway.turns.sender import OutboxSender
+from gateway.turns.worker import TurnWorker
 
 logger = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05  # how long an idle worker waits for a wake-up before polling the store

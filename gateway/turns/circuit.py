@@ -8,7 +8,7 @@ goes as a probe: a success closes the circuit, a failure opens it again for twic
 budget (`RetryPolicy.budget_s`) runs from the reply's creation whatever the circuit does.
 
 One breaker per process: each process learns about an outage from its own sends, and puts
-the circuits it opens on the shared `OutageBoard` (gateway.outages), so that processes that
+the circuits it opens on the shared `OutageBoard` (gateway.turns.outages), so that processes that
 never send (web-only, or another host's) show the outage too.
 
 While a probe is out, the replies held behind it look again every PROBE_RECHECK_S rather than
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.outages import Outage, OutageBoard
+from gateway.turns.outages import Outage, OutageBoard
 
 logger = logging.getLogger(__name__)
 

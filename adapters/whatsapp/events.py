@@ -14,8 +14,8 @@ from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from adapters.base import Ignored, ParseError, ParseResult, StatusUpdate
-from adapters.text import LONE_SURROGATE, cap_inbound, replace_lone_surrogates
-from adapters.twilio_send import failure_for_code
+from adapters.common.text import LONE_SURROGATE, cap_inbound, replace_lone_surrogates
+from adapters.whatsapp.client import failure_for_code
 from flows.messages import Attachment, Inbound, Location, Shopper
 
 CHANNEL = "whatsapp"

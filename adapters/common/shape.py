@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.base import ParseError
-from adapters.text import replace_lone_surrogates
+from adapters.common.text import replace_lone_surrogates
 
 # "\ud800"-"\udfff" written as an escape: only then can a decoded string hold a surrogate.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -49,7 +49,7 @@ def load_json(body: bytes) -> Any:
     Invalid Unicode does not fail the message: bytes that are not UTF-8 and lone surrogates
     ("\ud800" escapes without their pair) become U+FFFD, so the shopper's text still reaches
     the bot. The gateway bounds depth and number length before this runs
-    (`gateway.payload_limits`); the two errors past Python's own limits are still caught here,
+    (`gateway.web.payload_limits`); the two errors past Python's own limits are still caught here,
     for a caller without the gateway.
     """
     if not body.strip():

@@ -1,0 +1,1 @@
+"""What the platform adapters share: text shaping, redaction and HTTP transport."""

@@ -1,0 +1,1 @@
+"""Facebook Messenger: the adapter, its webhook events and its Graph API client."""

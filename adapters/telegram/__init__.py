@@ -1,0 +1,1 @@
+"""Telegram: the adapter, its webhook updates and its Bot API client."""

@@ -1,0 +1,1 @@
+"""WhatsApp through Twilio: the adapter, its webhook events and its REST client."""

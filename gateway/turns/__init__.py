@@ -1,0 +1,1 @@
+"""Turn processing: workers, their send pipeline, the outbox sender, circuits and pacing."""
