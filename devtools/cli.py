@@ -1,6 +1,7 @@
 """`python -m devtools demo | sandbox | shop-api | chat`: the local stand-ins for the platforms
-and the shop, for trying the gateway on one machine (`make run`, `make chat`). The product's
-own `gateway` command never imports them."""
+and the shop, for trying the gateway on one machine (`make run`, `make chat`), which the
+product's own `gateway` command never imports; `python -m devtools architecture`: the shape of
+the code."""
 
 from __future__ import annotations
 
@@ -63,6 +64,15 @@ def chat(path: str | None, channel: str, name: str, variants: tuple[str, ...]) -
     finally:
         if server is not None:
             server.stop()
+
+
+@main.command()
+def architecture() -> None:
+    """Module sizes by room, which room imports which, and any import cycle."""
+    from devtools.architecture import report
+
+    for line in report():
+        click.echo(line)
 
 
 main.add_command(demo)
