@@ -24,7 +24,6 @@ and the 3–4 digits right after the card. A valid IBAN is never taken for a car
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -376,12 +375,12 @@ def history_kinds(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 class Redactor:
     """What history, the inbox and the stored events keep redacted: cards and CVVs always,
-    the kinds of `history` (None: REDACT_HISTORY from the environment, default cards, IBAN,
-    national ids), and the configured extra patterns (REDACT_PATTERNS)."""
+    the kinds of `history` (REDACT_HISTORY, `Config.redact_history`; None: the default, cards,
+    IBAN, national ids), and the configured extra patterns (REDACT_PATTERNS)."""
 
     def __init__(self, patterns: Iterable[str] = (), history: Iterable[str] | None = None) -> None:
         self.extra = [re.compile(p) for p in patterns]
-        chosen = history_kinds(os.environ.get("REDACT_HISTORY") if history is None else history)
+        chosen = history_kinds(history)
         self.kinds = frozenset(chosen)
         steps: list[Callable[[str], str]] = [redact_payment]
         if "iban" in self.kinds:
