@@ -226,8 +226,9 @@ def _json(data: dict[str, Any]) -> str:
 def _send(bot: Bot, chat_id: int, p: dict[str, Any]) -> Coroutine[Any, Any, Any]:
     """PTB's generic `do_api_request` for one rendered payload: PTB builds, sends and checks
     the call, and hands back the raw result. The typed methods (`send_message`...) would also
-    turn every answer into a `Message` and the keyboard into PTB objects and back (~500 µs a
-    send, more than our whole turn's engine step), only for us to read `message_id`."""
+    turn every answer into a `Message` and the keyboard into PTB objects and back (more CPU a
+    send than our whole turn's engine step: `bench/bench_tg_send.py`), only for us to read
+    `message_id`."""
     if p["method"] == "sendMessage":
         kwargs: dict[str, Any] = {"chat_id": chat_id, "text": p["text"]}
         if p.get("reply_markup"):

@@ -8,20 +8,11 @@ caller works, then the answer is read), which is how a turn worker overlaps a re
 trip with its next turn.
 
 Why PTB and not a leaner client: the design card names PTB as Telegram's client library, and
-the tests drive the real library against the sandbox. What it costs, CPU per `sendMessage`
-in the sending thread against ../shared/bench's fake Bot API in a child process (keep-alive),
-5,000 calls x 5 interleaved rounds, one sitting on the shared 2-vCPU machine (busy: every
-figure is ~30% above a quiet run's): `.venv/bin/python bench/bench_tg_send.py`
-
-    plain http.client.HTTPConnection POST, kept alive, json.loads     303 µs
-    PooledRequest.blocking (pool, idle-connection check)               344 µs
-    PTB Bot.send_message through PooledRequest, no event loop          805 µs
-    TelegramAdapter.send with a 3-button inline keyboard               978 µs
-    the hand-written HTTP/1.1 client this replaced (measured right after)  100 µs
-
-PTB's share is mostly `Message.de_json` of the answer (~210 µs: every Message attribute
-goes through TelegramObject.__setattr__) and the keyboard's `to_dict`; http.client's is its
-email-based header parsing and sending head and body in two writes.
+the tests drive the real library against the sandbox. Its CPU cost a send, against plain
+`http.client` and the pool alone, is measured by `bench/bench_tg_send.py` (figures in
+docs/performance.md): most of PTB's share is `Message.de_json` of the answer (every Message
+attribute goes through TelegramObject.__setattr__) and the keyboard's `to_dict`; http.client's
+is its email-based header parsing and sending head and body in two writes.
 
 Failures are classified on Telegram's own `error_code` and `parameters.retry_after`, which
 PTB's exceptions do not carry (only the HTTP status class and the text): the request class

@@ -18,8 +18,9 @@ IDLE_WAIT_S = 0.05  # how long an idle worker waits for a wake-up before polling
 SENDER_IDLE_S = 0.2  # the outbox sender polls this often without a wake-up (retries come due)
 # After a wake-up the sender lets this pass before it listens again: the turn workers send
 # their own replies and wake it after every turn, and a wake-up of a thread that waits costs
-# the waker a notify and a GIL hand-off (7% of a worker's CPU under load, py-spy --gil); a
-# set() while nobody waits costs nothing, and what is left waits at most this long.
+# the waker a notify and a GIL hand-off (a visible share of a worker's CPU under load in
+# `py-spy --gil`); a set() while nobody waits costs nothing, and what is left waits at most
+# this long.
 SENDER_WAKE_GAP_S = 0.01
 WAKEUP_FD_ENV = "GATEWAY_WAKEUP_FD"  # set by `gateway serve --worker-processes` for its workers
 

@@ -19,8 +19,8 @@ Why a scan of the raw bytes and not `json.loads` hooks plus a depth check afterw
   C-speed regex, after `bytes.replace` drops escaped quotes and backslashes), so brackets and
   digits in a shopper's text never count;
 * it is cheap, with no Python loop over the bytes: a usual body (at most `MAX_DEPTH`
-  brackets, no long digit run even inside its strings) costs two counts and a translate,
-  1-2 µs; others a regex pass, and a bracket walk in C (`itertools.accumulate`) by chunks.
+  brackets, no long digit run even inside its strings) costs two counts and a translate;
+  others a regex pass, and a bracket walk in C (`itertools.accumulate`) by chunks.
 
 A body the scan lets through may still be invalid JSON; the adapter's parser says so (400).
 """
