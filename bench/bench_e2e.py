@@ -129,7 +129,7 @@ class Redis:
 
 class WalWatch:
     """The largest size the SQLite WAL files reach together while the block runs (sampled twice
-    a second): under steady load it must stay bounded (gateway/store/sqlite_file.py
+    a second): under steady load it must stay bounded (gateway/store/sqlite/file.py
     `checkpoint`). The store has two: the main file's and the ingress file's."""
 
     def __init__(self, *paths: Path) -> None:
@@ -188,10 +188,10 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     redis: Redis | None = None
-    has_redis_store = (ROOT / "gateway" / "store" / "redis_store.py").exists()
+    has_redis_store = (ROOT / "gateway" / "store" / "redis" / "store.py").exists()
     redis_note = None
     if not has_redis_store:
-        redis_note = "gateway/store/redis_store.py does not exist yet"
+        redis_note = "gateway/store/redis/store.py does not exist yet"
     elif shutil.which("redis-server") is None:
         redis_note = "redis-server is not installed (make debian)"
     else:

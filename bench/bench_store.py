@@ -88,7 +88,7 @@ def time_appends(store: Store, conversations: int) -> float:
 
 def load_sqlite(path: str, messages: int) -> None:
     """`messages` history rows, PER_CONVERSATION per conversation, straight into the file."""
-    from gateway.store.sqlite_sql import SQL_HISTORY
+    from gateway.store.sqlite.sql import SQL_HISTORY
 
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")
@@ -123,16 +123,16 @@ def sqlite_appends(work: Path, messages: int) -> float:
 
 
 def redis_appends(redis: Redis, messages: int) -> float:
-    from gateway.store.redis_codec import history_line
-    from gateway.store.redis_store import RedisStore
+    from gateway.store.redis import RedisStore
+    from gateway.store.redis.codec import history_line
 
     redis.flush()
     store = RedisStore(redis.url)
     try:
-        pipe = store._r.pipeline(transaction=False)
+        pipe = store.client.pipeline(transaction=False)
         for c in range(messages // PER_CONVERSATION):
             lines = [history_line(entry(key(c), s)) for s in range(1, PER_CONVERSATION + 1)]
-            pipe.rpush(store._k(key(c), ":h"), *lines)
+            pipe.rpush(store.keys.conversation(key(c), ":h"), *lines)
             if len(pipe) >= 200:
                 pipe.execute()
         pipe.execute()
@@ -226,7 +226,7 @@ def idle_conversation_bytes(
         gw.store.queue_depth()  # flushes what the Redis store deferred
         assert gw.analytics is not None
         gw.analytics.flush()  # the turn records, to the stream
-        client = gw.store._r  # type: ignore[attr-defined]
+        client = gw.store.client  # type: ignore[attr-defined]
         turns = client.xlen("{analytics}:turns")
         assert turns == IDLE_CONVERSATIONS, turns
         first = sizes(client)

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from gateway.analytics.schema import SCHEMA
 from gateway.inbox.model import Thread
 from gateway.redaction import redact_contacts
-from gateway.store.sqlite_file import create_private
+from gateway.store.sqlite.file import create_private
 from gateway.store_health import StoreHealth
 
 logger = logging.getLogger(__name__)

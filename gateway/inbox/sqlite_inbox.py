@@ -21,7 +21,7 @@ from gateway.inbox.model import (
     Thread,
     UnknownAgent,
 )
-from gateway.store.sqlite_file import create_private
+from gateway.store.sqlite.file import create_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox_agents (

@@ -28,7 +28,7 @@ def open_store(url: str, delivery_channels: frozenset[str] | None = None) -> Sto
 
         return SQLiteStore(path)
     if url.startswith(("redis://", "rediss://")):
-        from gateway.store.redis_store import RedisStore
+        from gateway.store.redis import RedisStore
 
         return RedisStore(url, delivery_channels=delivery_channels)
     raise ValueError(f"STORE_URL {url!r} is not a store this gateway knows. Accepted: {ACCEPTED}")

@@ -145,8 +145,10 @@ def check_same_conversation(
             )
 
 
-class Store(Protocol):
-    # ---- inbound queue ----
+class Queue(Protocol):
+    """The inbound queue: shopper messages queued, leased to one worker at a time per
+    conversation, committed with their turn, released after a failure, or buried."""
+
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
         """Queue a shopper message unless its (channel, message_id) was seen within the TTL.
 
@@ -200,7 +202,10 @@ class Store(Protocol):
     def discard_buried(self, conversation: str, buried_id: str) -> bool:
         """Drop a buried message for good (False if there is no such buried message)."""
 
-    # ---- conversations and history ----
+
+class Conversations(Protocol):
+    """What a conversation has kept: its state, its history and the events of its turns."""
+
     def load(self, key: str) -> Conversation:
         """The conversation's state (a fresh `ConversationState()` if it has none)."""
 
@@ -212,7 +217,17 @@ class Store(Protocol):
     def append_history(self, entries: Sequence[HistoryEntry]) -> None:
         """History written outside a turn (agent notes, deliveries); assigns `seq`."""
 
-    # ---- outbox ----
+    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest `limit` event dicts recorded by commit_turn, oldest first, as given.
+
+        For tests and debugging; reports read the analytics, which record each message's
+        events once on their own. SQLite keeps them all; Redis keeps a conversation's latest
+        turns (EVENT_TURNS) while it is active, and they expire with its sent outbox."""
+
+
+class Outbox(Protocol):
+    """The platform messages turns wrote, sent in conversation order after their commit."""
+
     def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
         """Due outbox items, at most one per conversation (the earliest unsent one), leased so
         no other sender takes them until `now + lease_s`."""
@@ -243,14 +258,11 @@ class Store(Protocol):
         may come without its payload (`{}`: the Redis store drops it to save memory; what was
         said is in the history); pending and dead ones always have it."""
 
-    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
-        """The latest `limit` event dicts recorded by commit_turn, oldest first, as given.
 
-        For tests and debugging; reports read the analytics, which record each message's
-        events once on their own. SQLite keeps them all; Redis keeps a conversation's latest
-        turns (EVENT_TURNS) while it is active, and they expire with its sent outbox."""
+class Store(Queue, Conversations, Outbox, Protocol):
+    """The one storage interface: the inbound queue, the conversations and the outbox, on one
+    backend, so that a turn's commit writes all three at once."""
 
-    # ---- operations ----
     def ping(self) -> bool: ...
 
     def close(self) -> None: ...

@@ -17,7 +17,7 @@ from typing import Protocol, cast
 
 import redis
 
-from gateway.store.sqlite_file import SQLiteFile
+from gateway.store.sqlite.file import SQLiteFile
 
 logger = logging.getLogger(__name__)
 

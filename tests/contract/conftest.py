@@ -36,7 +36,7 @@ class StoreSpec:
             from gateway.store.sqlite import SQLiteStore
 
             return SQLiteStore(self.target)
-        from gateway.store.redis_store import RedisStore
+        from gateway.store.redis import RedisStore
 
         return RedisStore(self.target, prefix=self.prefix)
 

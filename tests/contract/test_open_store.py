@@ -34,7 +34,7 @@ def test_absolute_sqlite_url(tmp_path: Path) -> None:
 
 
 def test_redis_url_opens_the_redis_store(redis_url: str) -> None:
-    from gateway.store.redis_store import RedisStore
+    from gateway.store.redis import RedisStore
 
     store = open_store(redis_url)
     try:

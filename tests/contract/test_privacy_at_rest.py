@@ -233,7 +233,7 @@ def aof_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_the_redis_aof_never_holds_the_card_bytes(aof_redis: tuple[str, Path]) -> None:
-    from gateway.store.redis_store import RedisStore
+    from gateway.store.redis import RedisStore
 
     url, folder = aof_redis
     store = RedisStore(url, prefix="privacy")

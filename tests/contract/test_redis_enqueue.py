@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.store.redis_store import RedisStore
+from gateway.store.redis import RedisStore
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key
 from tests.contract.test_redis_store import drop, round_trips
 
@@ -27,7 +27,7 @@ def pair(redis_url: str) -> Iterator[tuple[RedisStore, RedisStore]]:
 
 
 def score(store: RedisStore, conv: str) -> float | None:
-    return store._r.zscore(store._ready_keys[0], key(conv))
+    return store.client.zscore(store.keys.ready.zset, key(conv))
 
 
 def test_a_message_for_a_waiting_shopper_is_one_round_trip(
@@ -46,13 +46,13 @@ def test_a_message_for_a_waiting_shopper_is_one_round_trip(
 def test_a_late_removal_from_the_worker_does_not_strand_the_next_message(
     pair: tuple[RedisStore, RedisStore],
 ) -> None:
-    """The worker's commit leaves its index removal for its next call (`_defer`); the shopper's
+    """The worker's commit leaves its index removal for its next call (`Later`); the shopper's
     next message arrives before that call: the removal is older and is not applied."""
     web, worker = pair
     assert web.enqueue(inbound("c1", 0), T0, TTL)
     claim = worker.claim("w", T0, LEASE)
     assert claim is not None and commit(worker, claim, T0)
-    assert worker._later_ready  # the removal is still waiting
+    assert worker.waiting_updates()  # the removal is still waiting
     assert web.enqueue(inbound("c1", 1), T0 + 1, TTL)
     assert worker.queue_depth() == 1  # flushes the worker's late updates
     assert score(web, "c1") == T0 + 1
@@ -122,12 +122,12 @@ def test_versions_never_go_back_when_a_web_hosts_clock_is_behind(
     assert web.enqueue(inbound("c1", 0), T0, TTL)
     claim = worker.claim("w", T0, LEASE)
     assert claim is not None
-    conv = web._k(key("c1"))
-    before = int(web._r.hget(conv, "v") or 0)
+    conv = web.keys.conversation(key("c1"))
+    before = int(web.client.hget(conv, "v") or 0)
     real = time.time_ns
     monkeypatch.setattr(time, "time_ns", lambda: real() - 3_600_000_000_000)
     assert web.enqueue(inbound("c1", 1), T0 + 1, TTL)
-    assert int(web._r.hget(conv, "v") or 0) > before
+    assert int(web.client.hget(conv, "v") or 0) > before
     monkeypatch.undo()
     assert commit(worker, claim, T0 + 2)
     worker.queue_depth()

@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from flows.state import ConversationState
-from gateway.store.redis_lane import RedisLane
-from gateway.store.redis_lua import SCRIPTS
-from gateway.store.redis_store import RedisStore
+from gateway.store.redis import RedisStore
+from gateway.store.redis.lane import RedisLane
+from gateway.store.redis.lua import SCRIPTS
 from tests.contract.cutting_proxy import CuttingProxy
 from tests.contract.helpers import LEASE, TTL, inbound, key, run_turn, turn_for
 from tests.contract.test_lane import busy
@@ -38,7 +38,7 @@ def scripts_loaded(store: RedisStore) -> None:
     """Every script in Redis's cache: a trip counted must not be a script's first use (its
     NOSCRIPT answer costs a load and the trip again), whichever tests ran before."""
     for source in SCRIPTS.values():
-        store._r.script_load(source)
+        store.client.script_load(source)
 
 
 def test_a_busy_lanes_turn_is_one_round_trip_and_its_next_claim_none(
@@ -76,7 +76,7 @@ def test_a_commit_whose_answer_was_lost_gives_its_ahead_claim_back_on_the_lanes_
             with pytest.raises(redis.ConnectionError):
                 lane.commit(turn_for(second, t0 + 1, state=ConversationState(node="cut-here")))
             assert proxy.cuts == 1
-            leased = [c for c in "abc" if other._r.hget(other._k(key(c)), "lt")]
+            leased = [c for c in "abc" if other.client.hget(other.keys.conversation(key(c)), "lt")]
             assert len(leased) == 1 and key(leased[0]) != second.conversation  # it did claim
             claim = lane.claim(t0 + 2)  # gives it back, claims afresh
             assert claim is not None and claim.conversation == key(leased[0])
@@ -96,8 +96,9 @@ def test_a_lanes_load_right_after_its_claim_needs_no_round_trip(
     lane = rstore.lane("w", LEASE, LEASE)
     claim = lane.claim(t0 + 1)
     assert claim is not None
-    monkeypatch.setattr(rstore._r, "pipeline", None)  # any round trip now would fail
+    trips = round_trips(rstore, monkeypatch)
     assert lane.load(claim) == expected and expected.state.node == "after-m0"
+    assert trips[0] == 0
 
 
 def idle_lane_with_a_reply_sent(rstore: RedisStore, t0: float) -> RedisLane:

@@ -12,9 +12,9 @@ from redis.crc import key_slot
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
 from gateway.store.base import HistoryEntry, OutboxItem
-from gateway.store.redis_codec import state_in, state_out
-from gateway.store.redis_lua import EVENT_TURNS
-from gateway.store.redis_store import RedisStore
+from gateway.store.redis import RedisStore
+from gateway.store.redis.codec import state_in, state_out
+from gateway.store.redis.lua import EVENT_TURNS, SCRIPTS
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, key, run_turn
 
 
@@ -29,14 +29,14 @@ def rstore(redis_url: str) -> Iterator[RedisStore]:
 
 def drop(store: RedisStore) -> None:
     """Close the store and delete its keys."""
-    keys = list(store._r.scan_iter(match=f"{store.prefix}:*"))
+    keys = list(store.client.scan_iter(match=f"{store.prefix}:*"))
     if keys:
-        store._r.delete(*keys)
+        store.client.delete(*keys)
     store.close()
 
 
 def conversation_keys(store: RedisStore, conv_key: str) -> list[str]:
-    return sorted(store._r.scan_iter(match=f"{store.prefix}:{{conv:{conv_key}}}*"))
+    return sorted(store.client.scan_iter(match=f"{store.prefix}:{{conv:{conv_key}}}*"))
 
 
 def test_keys_of_one_conversation_share_one_cluster_slot(rstore: RedisStore) -> None:
@@ -56,8 +56,8 @@ def test_an_index_entry_lost_in_a_crash_comes_back_with_the_next_message(
     rstore: RedisStore,
 ) -> None:
     assert rstore.enqueue(inbound("c1", 0), T0, TTL)
-    rstore._r.zrem(rstore._ready_keys[0], key("c1"))  # as if the process died mid-enqueue
-    rstore._r.hdel(rstore._ready_keys[1], key("c1"))
+    rstore.client.zrem(rstore.keys.ready.zset, key("c1"))  # as if the process died mid-enqueue
+    rstore.client.hdel(rstore.keys.ready.versions, key("c1"))
     assert rstore.claim("w", T0, LEASE) is None
     assert rstore.enqueue(inbound("c1", 1), T0 + 1, TTL)
     claim = rstore.claim("w", T0 + 1, LEASE)
@@ -65,21 +65,21 @@ def test_an_index_entry_lost_in_a_crash_comes_back_with_the_next_message(
 
 
 def test_a_stale_index_entry_is_dropped_by_the_next_claim(rstore: RedisStore) -> None:
-    rstore._r.zadd(rstore._ready_keys[0], {key("ghost"): T0})
-    rstore._r.zadd(rstore._due_keys[0], {key("ghost"): T0})
+    rstore.client.zadd(rstore.keys.ready.zset, {key("ghost"): T0})
+    rstore.client.zadd(rstore.keys.due.zset, {key("ghost"): T0})
     assert rstore.claim("w", T0 + 1, LEASE) is None
     assert rstore.claim_outbox(T0 + 1, LEASE, 5) == []
     assert rstore.claim("w", T0 + 1, LEASE) is None  # flushes the removals
-    assert rstore._r.zcard(rstore._ready_keys[0]) == 0
-    assert rstore._r.zcard(rstore._due_keys[0]) == 0
+    assert rstore.client.zcard(rstore.keys.ready.zset) == 0
+    assert rstore.client.zcard(rstore.keys.due.zset) == 0
 
 
 def test_scripts_are_loaded_again_after_a_script_flush(rstore: RedisStore) -> None:
     run_turn(rstore, "c1", 0, T0)
-    rstore._r.script_flush()
+    rstore.client.script_flush()
     run_turn(rstore, "c1", 1, T0 + 1)
     (item,) = rstore.claim_outbox(T0 + 2, LEASE, 5)
-    rstore._r.script_flush()
+    rstore.client.script_flush()
     rstore.outbox_sent(item.id, "p1", T0 + 2)
     assert rstore.outbox_items(key("c1"))[0].status == "sent"
 
@@ -156,8 +156,8 @@ def test_an_idle_conversation_keeps_under_1kb_once_its_short_lived_keys_expire(
     rstore.outbox_sent(item.id, "SM" + "f" * 32, T0 + 1)
     assert rstore.queue_depth() == 0  # also flushes what was deferred
 
-    sizes = {k: rstore._r.memory_usage(k, samples=0) for k in conversation_keys(rstore, conv)}
-    ttls = {k[k.index("}") + 1 :]: rstore._r.pttl(k) for k in sizes}
+    sizes = {k: rstore.client.memory_usage(k, samples=0) for k in conversation_keys(rstore, conv)}
+    ttls = {k[k.index("}") + 1 :]: rstore.client.pttl(k) for k in sizes}
     assert ttls == {"": -1, ":h": -1, ":o": ttls[":o"], ":e": ttls[":e"], ":d": ttls[":d"]}
     assert 0 < ttls[":o"] <= 3 * 86_400_000 and 0 < ttls[":e"] <= 3 * 86_400_000
     assert 6 * 86_400_000 < ttls[":d"] <= 7 * 86_400_000
@@ -165,12 +165,13 @@ def test_an_idle_conversation_keeps_under_1kb_once_its_short_lived_keys_expire(
     print(f"idle conversation: {stays} bytes stay, {sum(sizes.values())} at first: {sizes}")
     assert stays <= 1024, sizes
     assert sum(sizes.values()) <= 2048, sizes
-    assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"  # the state rides in it
+    hash_key = rstore.keys.conversation(conv)
+    assert rstore.client.object("encoding", hash_key) == "listpack"  # the state rides in it
     # Nothing of it is left in the global indexes.
-    assert rstore._r.zscore(rstore._ready_keys[0], conv) is None
-    assert rstore._r.zscore(rstore._due_keys[0], conv) is None
-    assert not rstore._r.hexists(rstore._ready_keys[1], conv)
-    assert rstore._r.hlen(rstore._oconv) == 0
+    assert rstore.client.zscore(rstore.keys.ready.zset, conv) is None
+    assert rstore.client.zscore(rstore.keys.due.zset, conv) is None
+    assert not rstore.client.hexists(rstore.keys.ready.versions, conv)
+    assert rstore.client.hlen(rstore.keys.outbox_conversations) == 0
 
 
 def test_events_expire_with_the_sent_outbox_and_the_rest_stays(redis_url: str) -> None:
@@ -196,7 +197,7 @@ def test_events_expire_with_the_sent_outbox_and_the_rest_stays(redis_url: str) -
 def test_events_keep_the_latest_turns(rstore: RedisStore) -> None:
     for n in range(EVENT_TURNS + 5):
         run_turn(rstore, "c1", n, T0 + n, replies=0)
-    assert rstore._r.llen(rstore._k(key("c1"), ":e")) == 2 * EVENT_TURNS
+    assert rstore.client.llen(rstore.keys.conversation(key("c1"), ":e")) == 2 * EVENT_TURNS
     events = rstore.events(key("c1"), limit=EVENT_TURNS + 5)
     assert len(events) == EVENT_TURNS and events[0]["at"] == T0 + 5
 
@@ -210,25 +211,26 @@ def test_a_large_state_lives_apart_and_the_hash_stays_compact(rstore: RedisStore
         claim = rstore.claim("w", T0 + n, LEASE)
         assert claim is not None and commit(rstore, claim, T0 + n, state=state)
         assert rstore.load(conv).state == state
-        assert rstore._r.exists(rstore._k(conv, ":s")) == (state is big)
-        assert rstore._r.hexists(rstore._k(conv), "s") == (state is small)
-        assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"
+        assert rstore.client.exists(rstore.keys.conversation(conv, ":s")) == (state is big)
+        assert rstore.client.hexists(rstore.keys.conversation(conv), "s") == (state is small)
+        assert rstore.client.object("encoding", rstore.keys.conversation(conv)) == "listpack"
     assert rstore.enqueue(inbound("c1", 9), T0 + 9, TTL)
     claim = rstore.claim("w", T0 + 9, LEASE)  # the claim reads it too
     assert claim is not None and rstore.load(conv).state == big
     rstore.release(claim, T0 + 10, "x" * 500)  # a long error is cut, for the same reason
-    assert len(rstore._r.hget(rstore._k(conv), "he")) == 64
-    assert rstore._r.object("encoding", rstore._k(conv)) == "listpack"
+    assert len(rstore.client.hget(rstore.keys.conversation(conv), "he")) == 64
+    assert rstore.client.object("encoding", rstore.keys.conversation(conv)) == "listpack"
 
 
 def test_state_and_history_written_in_the_old_forms_are_still_read(rstore: RedisStore) -> None:
     conv = key("c1")
     state = ConversationState(node="ask", mode="bot", vars={"n": 1}, variants=(("e", "b"),))
-    rstore._r.set(rstore._k(conv, ":s"), state.to_json())
+    rstore.client.set(rstore.keys.conversation(conv, ":s"), state.to_json())
     old = ['[1700000000.5,"in","shopper","hi",{"kind":"text","message_id":"7"}]',
            '[1700000001.25,"out","bot","Hello"]']  # fmt: skip
-    rstore._r.rpush(rstore._k(conv, ":h"), *old)
-    rstore._r.rpush(rstore._k(conv, ":e"), "#7", '[1700000000.5,[{"type":"NodeEntered"}]]')
+    rstore.client.rpush(rstore.keys.conversation(conv, ":h"), *old)
+    events = '[1700000000.5,[{"type":"NodeEntered"}]]'
+    rstore.client.rpush(rstore.keys.conversation(conv, ":e"), "#7", events)
     assert rstore.load(conv).state == state
     assert [(h.seq, h.at, h.direction, h.author, h.text, h.data) for h in rstore.history(conv)] == [
         (1, 1_700_000_000.5, "in", "shopper", "hi", {"kind": "text", "message_id": "7"}),
@@ -239,8 +241,26 @@ def test_state_and_history_written_in_the_old_forms_are_still_read(rstore: Redis
     claim = rstore.claim("w", T0, LEASE)
     assert claim is not None and rstore.load(conv).state == state
     assert commit(rstore, claim, T0, state=state)  # the next commit moves it into the hash
-    assert not rstore._r.exists(rstore._k(conv, ":s")) and rstore.load(conv).state == state
+    assert not rstore.client.exists(rstore.keys.conversation(conv, ":s"))
+    assert rstore.load(conv).state == state
     assert [h.text for h in rstore.history(conv)] == ["hi", "Hello", "m0", "echo m0"]
+
+
+def test_a_load_and_an_append_to_several_conversations_are_one_round_trip_each(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The load reads the hash and the state kept apart in one script (a commit cannot move
+    the state between two reads); the append is one batch whatever the conversations."""
+    run_turn(rstore, "c1", 0, T0)
+    rstore.client.script_load(SCRIPTS["load"])
+    trips = round_trips(rstore, monkeypatch)
+    assert rstore.load(key("c1")).state.node == "after-m0"
+    assert trips[0] == 1
+    rstore.append_history(
+        [HistoryEntry(key(c), T0 + 1, "note", "Dana", f"note on {c}") for c in ("c1", "c2")]
+    )
+    assert trips[0] == 2
+    assert [h.text for h in rstore.history(key("c2"))] == ["note on c2"]
 
 
 def test_every_state_field_has_its_place_in_the_compact_form() -> None:
@@ -278,7 +298,7 @@ def test_a_sent_item_keeps_its_ids_and_status_but_not_its_payload(rstore: RedisS
 def test_outbox_items_written_before_the_payload_line_are_still_read(rstore: RedisStore) -> None:
     run_turn(rstore, "c1", 0, T0)
     old = '["pending",0,"0.0","",null,null,null,1]\n["telegram",{"text":"hi"},1700000000.5]'
-    rstore._r.hset(rstore._k(key("c1"), ":o"), "telegram:c1:c1-0:0", old)
+    rstore.client.hset(rstore.keys.conversation(key("c1"), ":o"), "telegram:c1:c1-0:0", old)
     (item,) = rstore.claim_outbox(T0, LEASE, 5)
     assert (item.payload, item.created_at) == ({"text": "hi"}, 1_700_000_000.5)
     rstore.outbox_sent(item.id, "p-1", T0 + 1)
@@ -288,7 +308,7 @@ def test_outbox_items_written_before_the_payload_line_are_still_read(rstore: Red
 def round_trips(store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A counter of the commands (or pipelines) this store's connections send from now on."""
     sent = [0]
-    pool = store._r.connection_pool
+    pool = store.client.connection_pool
     connection = pool.get_connection()
     pool.release(connection)
     send = type(connection).send_packed_command
@@ -317,7 +337,7 @@ def test_only_channels_that_report_delivery_keep_a_platform_id_lookup(redis_url:
             store.outbox_sent(item.id, platform_id, claim_at)
             (sent,) = store.outbox_items(key("c1", channel))
             assert (sent.status, sent.platform_id) == ("sent", platform_id)  # kept on the item
-        assert list(store._r.scan_iter(match=f"{store.prefix}:pid:*")) == [
+        assert list(store.client.scan_iter(match=f"{store.prefix}:pid:*")) == [
             f"{store.prefix}:pid:SM1"
         ]
         assert store.update_delivery("SM1", "delivered", None)

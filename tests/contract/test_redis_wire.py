@@ -11,8 +11,8 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from gateway.store.redis_store import RedisStore
-from gateway.store.redis_wire import Wire
+from gateway.store.redis import RedisStore
+from gateway.store.redis.wire import Wire
 from tests.contract.cutting_proxy import CuttingProxy
 from tests.contract.helpers import LEASE, T0, TTL, inbound, key
 
@@ -86,16 +86,17 @@ def test_the_store_goes_on_after_redis_drops_its_connections(redis_url: str) -> 
     store = RedisStore(redis_url, prefix=f"t{uuid.uuid4().hex[:12]}")
     try:
         assert store.enqueue(inbound("c1", 0), T0, TTL)
-        store._r.client_kill_filter(_type="normal", skipme=True)  # every connection but this one
-        store._r.client_kill_filter(_type="normal", skipme=False)
+        client = store.client
+        client.client_kill_filter(_type="normal", skipme=True)  # every connection but this one
+        client.client_kill_filter(_type="normal", skipme=False)
         assert store.enqueue(inbound("c1", 1), T0 + 1, TTL)
         claim = store.claim("w", T0 + 2, LEASE)
         assert claim is not None and claim.conversation == key("c1")
         assert claim.inbound.text == "m0"
     finally:
-        keys = list(store._r.scan_iter(match=f"{store.prefix}:*"))
+        keys = list(store.client.scan_iter(match=f"{store.prefix}:*"))
         if keys:
-            store._r.delete(*keys)
+            store.client.delete(*keys)
         store.close()
 
 

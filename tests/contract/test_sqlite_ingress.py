@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import sqlite as sqlite_module
 from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite import ingress as sqlite_module
 from tests.contract.helpers import LEASE, T0, TTL, commit, inbound, run_turn
 
 
@@ -45,7 +45,7 @@ def test_a_webhook_does_not_wait_while_a_worker_commits(
         assert web.enqueue(inbound("c1", 0), T0, TTL)
         done.set()
 
-    with worker._db.write():  # a worker in the middle of a commit, for as long as we like
+    with worker.main_file.write():  # a worker in the middle of a commit, for as long as we like
         thread = threading.Thread(target=enqueue)
         thread.start()
         assert done.wait(10)  # answered while the main file's write lock is held
@@ -116,7 +116,7 @@ def test_moved_rows_leave_the_ingress_file(
     for n in range(3):
         run_turn(worker, f"c{n}", 0, T0 + n)  # enqueued by the worker's store: the same file
     assert web.enqueue(inbound("c9", 0), T0 + 10, TTL)  # purges what was moved
-    rows = web._in.read("SELECT conversation FROM ingress")
+    rows = web.ingress_file.read("SELECT conversation FROM ingress")
     assert rows == [("telegram:c9",)]  # only what is still to move
     claim = worker.claim("w", T0 + 10, LEASE)
     assert claim is not None and claim.inbound.message_id == "c9-0"
@@ -152,7 +152,7 @@ def test_dedupe_keys_of_a_store_from_before_the_ingress_file_still_count(path: s
     try:
         assert not store.enqueue(inbound("c1", 0), T0, TTL)  # seen before the upgrade
         assert store.enqueue(inbound("c1", 1), T0, TTL)
-        tables = store._db.read("SELECT name FROM sqlite_master WHERE name = 'dedupe'")
+        tables = store.main_file.read("SELECT name FROM sqlite_master WHERE name = 'dedupe'")
         assert tables == []  # moved once, not read on every request
     finally:
         store.close()

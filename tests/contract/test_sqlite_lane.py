@@ -41,11 +41,11 @@ def test_a_lanes_next_claim_was_taken_by_its_commit_and_costs_no_write(
     _first, done = started(other, lane, "ab", t0)  # queued by another process
     assert done.next_claim is not None
     assert other.claim("o", t0 + 1, LEASE) is None  # b-0 is leased already
-    writes = worker._db.writes
+    writes = worker.main_file.writes
     claim = lane.claim(t0 + 1)
     assert claim == done.next_claim and claim.inbound.message_id == "b-0"
     assert lane.load(claim).key == key("b")
-    assert worker._db.writes == writes  # no transaction of its own
+    assert worker.main_file.writes == writes  # no transaction of its own
     assert lane.commit(turn_for(claim, t0 + 1)).ok
     assert worker.queue_depth() == 0
 
@@ -57,13 +57,13 @@ def test_a_busy_lanes_turn_is_one_write(stores: tuple[SQLiteStore, SQLiteStore],
     lane = worker.lane("w", LEASE, LEASE)
     first, second = busy(other, lane, "abc", t0)
     assert first.handed is not None
-    writes = worker._db.writes
+    writes = worker.main_file.writes
     done = lane.commit(turn_for(second, t0 + 1), sent=[(first.handed.id, "p-1")])
     assert done.ok and done.handed is not None and done.next_claim is not None
     third = lane.claim(t0 + 1)
     assert third == done.next_claim
     assert lane.load(third).key == third.conversation
-    assert worker._db.writes == writes + 1
+    assert worker.main_file.writes == writes + 1
     assert [o.status for o in worker.outbox_items(key("a"))] == ["sent"]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import sqlite_file as sqlite_module
 from gateway.store.sqlite import SQLiteStore
+from gateway.store.sqlite import file as sqlite_module
 from tests.contract.helpers import LEASE, T0, TTL, inbound, run_turn
 
 
@@ -25,31 +25,23 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
         s.close()
 
 
-def test_threads_that_come_and_go_reuse_the_pooled_connections(
-    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened: list[sqlite3.Connection] = []
-    connect = store._in._connect  # the file webhooks write
-
-    def counting() -> sqlite3.Connection:
-        opened.append(connect())
-        return opened[-1]
-
-    monkeypatch.setattr(store._in, "_connect", counting)
+def test_threads_that_come_and_go_reuse_the_pooled_connections(store: SQLiteStore) -> None:
+    ingress = store.ingress_file  # the file webhooks write
+    opened = ingress.opened
     for n in range(40):  # a thread per request, as a threaded HTTP server runs them
         thread = threading.Thread(target=store.enqueue, args=(inbound("c1", n), T0 + n, TTL))
         thread.start()
         thread.join()
     assert store.queue_depth() == 40
-    assert len(opened) <= 1  # the connection of the first thread serves all the others
+    assert ingress.opened - opened <= 1  # the connection of the first thread serves all others
 
 
 def test_close_closes_idle_connections_and_those_in_use_when_given_back(
     store: SQLiteStore,
 ) -> None:
     run_turn(store, "c1", 0, T0)
-    with store._db.conn() as in_use:
-        idle = list(store._db._idle)
+    with store.main_file.conn() as in_use:
+        idle = store.main_file.idle()
         store.close()
         assert in_use.execute("SELECT 1").fetchone() == (1,)  # still serving its block
     for conn in [in_use, *idle]:
@@ -64,7 +56,7 @@ def test_idle_connections_are_capped(store: SQLiteStore, monkeypatch: pytest.Mon
     barrier = threading.Barrier(5)
 
     def hold() -> None:
-        with store._db.conn():
+        with store.main_file.conn():
             barrier.wait(10)  # five connections in use at once
 
     threads = [threading.Thread(target=hold) for _ in range(5)]
@@ -72,7 +64,7 @@ def test_idle_connections_are_capped(store: SQLiteStore, monkeypatch: pytest.Mon
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(store._db._idle) == 2
+    assert len(store.main_file.idle()) == 2
 
 
 def test_a_writer_of_another_store_waits_for_our_lock_instead_of_failing(tmp_path: Path) -> None:
@@ -90,7 +82,7 @@ def test_a_writer_of_another_store_waits_for_our_lock_instead_of_failing(tmp_pat
             errors.append(exc)
 
     try:
-        with first._in.write() as c:
+        with first.ingress_file.write() as c:
             c.execute("INSERT INTO dedupe(channel, message_id, expires_at) VALUES ('x', 'y', 0)")
             thread = threading.Thread(target=enqueue)
             thread.start()

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway.store import sqlite_file
+from gateway.store.sqlite import file as sqlite_file
 from sandbox.delivery import post
 from sandbox.simulator import build_webhook
 from sandbox.webhooks import Webhook

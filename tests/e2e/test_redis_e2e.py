@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.analytics.turn_log import open_report_db
-from gateway.store.redis_store import RedisStore
+from gateway.store.redis import RedisStore
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
 
@@ -47,7 +47,7 @@ def test_three_turns_on_redis(redis_stack: Stack, channel: str, tmp_path: Path) 
     # A sent message's platform id is kept findable only where delivery reports come.
     store = gw.store
     assert isinstance(store, RedisStore)
-    pids = wait_for(lambda: list(store._r.scan_iter(match=f"{store.prefix}:pid:*")), channel)
+    pids = wait_for(lambda: list(store.client.scan_iter(match=f"{store.prefix}:pid:*")), channel)
     assert len(pids) == (5 if channel == "whatsapp" else 0)
 
 

@@ -1,4 +1,4 @@
-"""The SQLite store's schema and hot statements (see sqlite.py for how the queue works).
+"""The SQLite store's schema and hot statements (see queue.py for how the queue works).
 
 Each hot statement is shaped to use one index and no scan: `EXPLAIN QUERY PLAN` on any of
 them shows a SEARCH. Partial indexes are used only when a query repeats their WHERE exactly.

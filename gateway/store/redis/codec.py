@@ -1,5 +1,5 @@
 """How the Redis store writes its values: history lines, the state, outbox items and buried
-messages, each as compact JSON (see redis_store.py for the key layout). Pure functions."""
+messages, each as compact JSON (see keys.py for the key layout). Pure functions."""
 
 from __future__ import annotations
 
@@ -136,3 +136,13 @@ def conversation_of(key: str, state: str | None, last_inbound: Any, updated: Any
 
 def flat_pairs(mapping: dict[str, str]) -> list[str]:
     return [x for pair in mapping.items() for x in pair]
+
+
+def pairs(reply: Any) -> list[tuple[Any, Any]]:
+    """A raw reply of field-value (or member-score) pairs as pairs: a flat array in RESP2, a
+    map (HGETALL) or an array of pairs (WITHSCORES) in RESP3."""
+    if isinstance(reply, dict):
+        return list(reply.items())
+    if reply and isinstance(reply[0], list):
+        return [(a, b) for a, b in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))

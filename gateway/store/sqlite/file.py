@@ -1,5 +1,5 @@
 """One SQLite file in WAL mode, shared by threads and processes: pooled connections, one writer
-at a time, and checkpoints that keep the WAL short. The store keeps two of them (sqlite.py).
+at a time, and checkpoints that keep the WAL short. The store keeps two of them (ingress.py).
 
 Writers take turns on a lock of our own before `BEGIN IMMEDIATE`: a `threading.Lock` for the
 threads of this process and an exclusive `flock` on `<file>-lock` for the other processes.
@@ -57,6 +57,7 @@ class SQLiteFile:
         self._write_lock = threading.Lock()  # writers of this process, one at a time
         self._lock_fd: int | None = None  # flock: writers of other processes
         self.writes = 0  # write transactions so far; the checkpointer compares
+        self.opened = 0  # connections opened so far (the pool keeps IDLE_CONNECTIONS of them)
         self._stop = threading.Event()
         create_private(path)
         with self.conn() as conn:
@@ -116,6 +117,7 @@ class SQLiteFile:
                 raise RuntimeError(f"SQLiteStore({self.path!r}) is closed")
             if self._idle:
                 return self._idle.pop()
+            self.opened += 1
         return self._connect()
 
     def _give(self, conn: sqlite3.Connection) -> None:
@@ -125,6 +127,11 @@ class SQLiteFile:
                     self._idle.append(conn)
                     return
         conn.close()
+
+    def idle(self) -> list[sqlite3.Connection]:
+        """The pooled connections no thread is using now."""
+        with self._lock:
+            return list(self._idle)
 
     @contextmanager
     def conn(self) -> Iterator[sqlite3.Connection]:

@@ -1,4 +1,4 @@
-"""The Lua scripts of the Redis store (see redis_store.py for the key layout they work on).
+"""The Lua scripts of the Redis store (see keys.py for the key layout they work on).
 
 Each script touches the keys of one conversation only (one hash tag, one Cluster slot), except
 INDEX, which touches one global index. Times travel as the strings Python sent: Lua's own
@@ -232,6 +232,13 @@ local due = redis.call("HGET", KEYS[1], "lu") or redis.call("HGET", KEYS[1], "ha
 return {1, bump(KEYS[1]), due, oldest}
 """
 
+# KEYS c s -> {last inbound, updated, state or ""}: one read, so that a commit cannot move the
+# state between the hash and its `:s` key while it reads them
+LOAD = """
+local c = redis.call("HMGET", KEYS[1], "li", "u", "s")
+return {c[1] or "0", c[2] or "0", c[3] or redis.call("GET", KEYS[2]) or ""}
+"""
+
 # KEYS h; ARGV before_seq ("" for the latest page) limit -> {first seq, lines...}
 HISTORY = """
 local hi = redis.call("LLEN", KEYS[1])
@@ -328,6 +335,7 @@ SCRIPTS = {
     "unclaim": PRELUDE + UNCLAIM,
     "bury": PRELUDE + BURY,
     "unbury": PRELUDE + UNBURY,
+    "load": LOAD,
     "history": HISTORY,
     "outbox_claim": PRELUDE + OUTBOX_CLAIM,
     "outbox_step": PRELUDE + OUTBOX_STEP,
