@@ -1,4 +1,5 @@
-"""Shared fixtures: flows built from inline YAML, inbound messages, the sample flow."""
+"""Shared fixtures: flows built from inline YAML, inbound messages, the sample flow, gateways
+(`make_gateway`, see tests/harness.py)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,23 @@ def browser() -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def make_gateway() -> Iterator[Callable[..., Any]]:
+    """`make_gateway(tmp_path, *, store=..., flows=..., adapters=..., **settings)` from
+    tests/harness.py; every gateway it made is closed at teardown (closing it earlier is fine)."""
+    from tests import harness  # imported when used: it imports the whole gateway
+
+    made: list[Any] = []
+
+    def make(tmp_path: Path, **options: Any) -> Any:
+        made.append(harness.make_gateway(tmp_path, **options))
+        return made[-1]
+
+    yield make
+    for gw in reversed(made):
+        gw.close()
 
 
 @pytest.fixture

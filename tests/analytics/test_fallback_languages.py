@@ -19,13 +19,11 @@ from gateway.analytics.recorder import Analytics, connect, write_batch
 from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import build_report
 from gateway.analytics.turn_log import decode, encode
-from gateway.assemble import build_gateway
-from gateway.config import Config
 from gateway.inbox.model import Agent
 from gateway.inbox.passwords import hash_password
 from gateway.web.app import create_app
 from tests.analytics.test_report import DAY, EXP, T0, node, turn
-from tests.conftest import always_open_flows
+from tests.harness import MakeGateway
 
 NOW = T0 + 10 * DAY
 ARABIC = "أين طلبي"  # "where is my order"
@@ -165,23 +163,19 @@ def test_a_file_from_before_languages_gets_the_column(tmp_path: Path) -> None:
         again.close()
 
 
-def test_the_report_page_shows_phrases_per_language(tmp_path: Path) -> None:
-    env = {"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-           "FLOWS_PATH": str(always_open_flows(tmp_path)),
-           "SECRET_KEY": "test-only-" + "k" * 32}  # fmt: skip  # the inbox is on with a key
-    gw = build_gateway(Config.from_env(env))
-    try:
-        assert gw.analytics is not None and gw.inbox is not None
-        seed(gw.analytics)
-        gw.inbox.put_agent(Agent("ada", "Ada", hash_password("pw-123456789"), role="admin"))
-        client = create_app(gw).test_client()
-        login = client.post("/inbox/api/login", json={"login": "ada", "password": "pw-123456789"})
-        assert login.status_code == 200, login.text
-        page = client.get("/inbox/admin/report")
-        assert page.status_code == 200
-        html = page.text
-    finally:
-        gw.close()
+def test_the_report_page_shows_phrases_per_language(
+    make_gateway: MakeGateway, tmp_path: Path
+) -> None:
+    gw = make_gateway(tmp_path, SECRET_KEY="test-only-" + "k" * 32)  # the inbox is on with a key
+    assert gw.analytics is not None and gw.inbox is not None
+    seed(gw.analytics)
+    gw.inbox.put_agent(Agent("ada", "Ada", hash_password("pw-123456789"), role="admin"))
+    client = create_app(gw).test_client()
+    login = client.post("/inbox/api/login", json={"login": "ada", "password": "pw-123456789"})
+    assert login.status_code == 200, login.text
+    page = client.get("/inbox/admin/report")
+    assert page.status_code == 200
+    html = page.text
     groups = re.findall(r'<tbody class="language" data-language="([^"]*)">\s*<tr><th[^>]*>'
                         r"([^<]*)</th></tr>(.*?)</tbody>", html, re.S)  # fmt: skip
     assert [(code, name) for code, name, _ in groups] == [

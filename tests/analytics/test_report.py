@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,12 @@ from gateway.analytics.recorder import Analytics, TurnRecord, analytics_path, co
 from gateway.analytics.render import as_csv, as_json, as_text
 from gateway.analytics.report import ALL, build_report
 from gateway.analytics.stats import wilson
-from gateway.assemble import build_gateway
 from gateway.cli.main import main
-from gateway.config import Config
 from gateway.context import Gateway
 from gateway.inbox.model import Thread
 from gateway.turns.worker import TurnWorker
 from tests.conftest import always_open_flows
+from tests.harness import MakeGateway
 
 DAY = 86_400.0
 T0 = 1_795_000_000.0  # a Thursday in 2026, noon-ish UTC
@@ -175,12 +175,8 @@ def test_text_json_and_csv_say_the_same(analytics: Analytics) -> None:
 
 
 @pytest.fixture
-def gw(tmp_path: Path) -> Iterator[Gateway]:
-    env = {"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-           "FLOWS_PATH": str(always_open_flows(tmp_path))}  # fmt: skip
-    gateway = build_gateway(Config.from_env(env))
-    yield gateway
-    gateway.close()
+def gw(make_gateway: MakeGateway, tmp_path: Path) -> Gateway:
+    return make_gateway(tmp_path)
 
 
 def test_a_message_processed_twice_is_recorded_once_by_the_real_worker(gw: Gateway) -> None:
@@ -194,11 +190,11 @@ def test_a_message_processed_twice_is_recorded_once_by_the_real_worker(gw: Gatew
     worker.process(claim, T0)  # as after a crash between commit and acknowledgement
     assert gw.analytics is not None
     gw.analytics.flush()
-    db = gw.analytics._db
-    assert db.execute("SELECT COUNT(*), SUM(turns) FROM a_session").fetchone() == (1, 1)
-    nodes = db.execute("SELECT COUNT(*) FROM a_node").fetchone()[0]
-    assert nodes >= 2  # welcome, route, then menu or call_center: once each
-    variant = db.execute("SELECT experiment FROM a_variant").fetchall()
+    with closing(gw.analytics.reader()) as db:
+        assert db.execute("SELECT COUNT(*), SUM(turns) FROM a_session").fetchone() == (1, 1)
+        nodes = db.execute("SELECT COUNT(*) FROM a_node").fetchone()[0]
+        assert nodes >= 2  # welcome, route, then menu or call_center: once each
+        variant = db.execute("SELECT experiment FROM a_variant").fetchall()
     assert variant == [("bot_vs_callcenter",)]
 
 

@@ -16,14 +16,13 @@ from devtools.demo import demo_environment
 from devtools.shop_stub import create_shop_app
 from flows.model import Flow
 from flows.split import choose_variant
-from gateway.assemble import build_gateway
-from gateway.config import Config
 from gateway.context import Gateway
 from gateway.turns.runtime import Runtime
 from gateway.web.app import create_app
 from gateway.web.serving import ServerThread
 from sandbox.server import Sandbox
-from tests.conftest import ROOT, always_open_flows
+from tests.conftest import ROOT
+from tests.harness import make_gateway
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 import sign
@@ -113,16 +112,16 @@ def start_stack(
     flows: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[Stack, Callable[[], None]]:
-    """The gateway on `store_url` with the sandbox and the demo shop; `env` adds settings."""
+    """The gateway on `store_url` (default: SQLite in `tmp`) with the sandbox and the demo shop,
+    built by `tests.harness.make_gateway`; `env` adds settings. `stop` closes it all."""
     late = LateApp()
     web = ServerThread(late).start()  # type: ignore[arg-type]
     shop = ServerThread(create_shop_app()).start()
     sandbox = Sandbox(gateway_url=web.url, env={"PUBLIC_BASE_URL": web.url}).start()
     settings = demo_environment({}, web.url, sandbox.base_url, shop.url)
-    settings.update({"STORE_URL": store_url or f"sqlite:///{tmp / 'gw.db'}",
-                     "WORKERS": str(workers), "FLOWS_PATH": str(flows or always_open_flows(tmp)),
-                     **(env or {})})  # fmt: skip
-    gw = build_gateway(Config.from_env(settings))
+    del settings["STORE_URL"]  # the demo's own file: `store_url` instead
+    settings.update({"WORKERS": str(workers), **(env or {})})
+    gw = make_gateway(tmp, store=store_url or "sqlite", flows=flows, **settings)
     late.app = create_app(gw)
     runtime = Runtime(gw, workers).start() if run else None
 

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Stack, sign
+from tests.harness import metric
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "messenger", "telegram"])
@@ -57,7 +58,7 @@ def test_platform_redelivery_yields_one_reply(stack: Stack) -> None:
     # product question and what happens next, all in Simplified Chinese, once.
     assert len(sent) == 3
     assert sent[0]["text"].startswith("您好，测试！")
-    assert stack.gw.metrics.deduplicated.labels("telegram")._value.get() == 1
+    assert metric(stack.gw, "gw_deduplicated_total", channel="telegram") == 1
 
 
 def test_fifty_messages_of_one_conversation_are_processed_in_arrival_order(stack: Stack) -> None:

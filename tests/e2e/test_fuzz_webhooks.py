@@ -31,13 +31,11 @@ import pytest
 import requests
 
 from devtools.demo import demo_environment
-from gateway.assemble import build_gateway
-from gateway.config import Config
 from gateway.context import Gateway
 from gateway.web.app import create_app
 from gateway.web.serving import ServerThread
-from tests.conftest import always_open_flows
 from tests.e2e.conftest import sign
+from tests.harness import make_gateway
 
 SEED = 20240611
 COUNT = int(os.environ.get("FUZZ_COUNT") or 10_000)  # through the Flask test client
@@ -405,9 +403,8 @@ def build_gateway_for_fuzz(folder: Path) -> Gateway:
     secrets and public URL; nothing sends (no runtime), so no platform is needed."""
     nowhere = "http://127.0.0.1:9"
     settings = demo_environment({}, PUBLIC, nowhere, nowhere)
-    settings.update(STORE_URL=f"sqlite:///{folder / 'gw.db'}",
-                    FLOWS_PATH=str(always_open_flows(folder)))  # fmt: skip
-    return build_gateway(Config.from_env(settings))
+    del settings["STORE_URL"]  # the demo's own file: make_gateway's in `folder` instead
+    return make_gateway(folder, **settings)
 
 
 @contextmanager

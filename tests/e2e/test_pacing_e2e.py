@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adapters.base import Pace
 from tests.e2e.conftest import Stack
+from tests.harness import metric
 
 
 def test_replies_to_a_flooding_telegram_shopper_arrive_at_the_pace(stack: Stack) -> None:
@@ -23,5 +24,5 @@ def test_replies_to_a_flooding_telegram_shopper_arrive_at_the_pace(stack: Stack)
     for i, start in enumerate(times):
         for j in range(i + 1, len(times)):
             assert j - i + 1 <= 2 + (times[j] - start) / (0.4 * 0.8), (i, j, times)
-    assert stack.gw.metrics.send_paced.labels("telegram")._value.get() >= 1
+    assert metric(stack.gw, "gw_send_paced_total", channel="telegram") >= 1
     assert stack.gw.store.dead_letters() == []

@@ -13,6 +13,7 @@ from gateway.analytics.turn_log import open_report_db
 from gateway.store.redis import RedisStore
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
 from tests.e2e.conftest import Stack, start_stack
+from tests.harness import metric
 
 _DB = itertools.count(1)  # a fresh Redis database per test: addresses repeat between stacks
 
@@ -73,4 +74,4 @@ def test_redelivery_and_order_on_redis(redis_stack: Stack) -> None:
         redis_stack.say("telegram", shopper, f"message {i}")
     inbound = redis_stack.wait_inbound("telegram", shopper, 31)
     assert inbound[1:] == [f"message {i}" for i in range(30)]
-    assert redis_stack.gw.metrics.deduplicated.labels("telegram")._value.get() == 1
+    assert metric(redis_stack.gw, "gw_deduplicated_total", channel="telegram") == 1

@@ -20,7 +20,6 @@ import requests
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from gateway.assemble import build_gateway
 from gateway.cli.main import main
 from gateway.config import Config
 from gateway.context import Gateway
@@ -29,6 +28,7 @@ from gateway.inbox.model import Agent, Thread
 from gateway.web.app import create_app
 from gateway.web.serving import ServerThread
 from tests.contract.conftest import redis_url  # noqa: F401  (the session's own redis-server)
+from tests.harness import MakeGateway
 
 PASSWORD = "correct horse battery"
 FLOW = """\
@@ -82,7 +82,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+def serve(make_gateway: MakeGateway, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """`serve(store_url, **env)`: a gateway app on a free port; several may share one store,
     like gateway processes on several hosts."""
     started: list[Served] = []
@@ -90,9 +90,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     flows.write_text(FLOW, encoding="utf-8")
 
     def start(store_url: str | None = None, **env: str) -> Served:
-        settings = {"STORE_URL": store_url or f"sqlite:///{tmp_path / 'gw.db'}",
-                    "FLOWS_PATH": str(flows), "SECRET_KEY": "test-secret", **env}  # fmt: skip
-        gw = build_gateway(Config.from_env(settings))
+        gw = make_gateway(tmp_path, store=store_url or "sqlite", flows=flows,
+                          **{"SECRET_KEY": "test-secret", **env})  # fmt: skip
         server = ServerThread(create_app(gw)).start()
         started.append(Served(server.url, gw, server))
         inbox = gw.inbox
@@ -104,9 +103,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         return started[-1]
 
     yield start
-    for s in started:
+    for s in started:  # make_gateway closes the gateways after
         stop(s.server)
-        s.gw.close()
 
 
 def stop(server: ServerThread) -> None:

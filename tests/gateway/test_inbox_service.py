@@ -4,7 +4,6 @@ late resolution asks as a template, and when a shopper's message reopens a threa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,22 +13,18 @@ from flows.engine import StepResult, step
 from flows.loader import load_flow
 from flows.messages import HandoffRequested, Inbound, Shopper
 from flows.state import ConversationState
-from gateway.assemble import build_gateway
-from gateway.config import Config
 from gateway.context import Gateway
 from gateway.inbox.model import Agent, InboxError, NotYours, Thread
 from gateway.inbox.outside_window import first_name, satisfaction_node
 from gateway.inbox.service import InboxService
 from gateway.inbox.threads import REOPEN_REASON, reopen_step
 from tests.conftest import ROOT
+from tests.harness import MakeGateway
 
 
 @pytest.fixture
-def gw(tmp_path: Path) -> Iterator[Gateway]:
-    gateway = build_gateway(Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-                                             "FLOWS_PATH": str(ROOT / "flows.yaml")}))  # fmt: skip
-    yield gateway
-    gateway.close()
+def gw(make_gateway: MakeGateway, tmp_path: Path) -> Gateway:
+    return make_gateway(tmp_path, flows=ROOT / "flows.yaml")
 
 
 def add(gw: Gateway, login: str, capacity: int = 2, on_duty: bool = True,
@@ -139,12 +134,8 @@ def test_the_satisfaction_question_is_the_experiments_csat_then_a_csat_variable(
 
 
 @pytest.fixture
-def reopening(tmp_path: Path) -> Iterator[Gateway]:
-    gateway = build_gateway(Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-                                             "FLOWS_PATH": str(ROOT / "flows.yaml"),
-                                             "INBOX_REOPEN_S": "600"}))  # fmt: skip
-    yield gateway
-    gateway.close()
+def reopening(make_gateway: MakeGateway, tmp_path: Path) -> Gateway:
+    return make_gateway(tmp_path, flows=ROOT / "flows.yaml", INBOX_REOPEN_S="600")
 
 
 def test_a_message_reopens_only_soon_after_a_resolve_and_never_spam(reopening: Gateway) -> None:

@@ -15,38 +15,28 @@ from pathlib import Path
 
 import pytest
 
-from adapters.registry import BuiltAdapters
 from adapters.telegram.adapter import TelegramAdapter, TelegramConfig
 from flows.messages import Inbound, Shopper
 from flows.state import ConversationState
-from gateway.config import Config
 from gateway.context import Gateway
-from gateway.flow_holder import FlowHolder
-from gateway.http_services import HttpServices
-from gateway.store import open_store
 from gateway.turns import send_pipeline
 from gateway.turns.runtime import Runtime
 from gateway.turns.worker import TurnWorker
 from tests.conftest import ROOT, msg
+from tests.harness import MakeGateway
 from tests.scripted_server import Scripted, answer, error
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Callable[[str], Gateway]]:
-    made: list[Gateway] = []
+def gateway(make_gateway: MakeGateway, tmp_path: Path) -> Callable[..., Gateway]:
+    """`gateway(api_url, flows=the bench's flow)`: overlapped sends to Telegram at `api_url`."""
 
-    def make(api_url: str) -> Gateway:
-        config = Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-                                  "SEND_OVERLAP": "1"})  # fmt: skip
+    def make(api_url: str, flows: Path = ROOT / "bench" / "flows_bench.yaml") -> Gateway:
         adapter = TelegramAdapter(TelegramConfig("1:T", "secret", api_base_url=api_url))
-        gw = Gateway(config, open_store(config.store_url), BuiltAdapters({"telegram": adapter}),
-                     FlowHolder(ROOT / "bench" / "flows_bench.yaml", {}), HttpServices())  # fmt: skip
-        made.append(gw)
-        return gw
+        return make_gateway(tmp_path, flows=flows, adapters={"telegram": adapter},
+                            SEND_OVERLAP="1")  # fmt: skip
 
-    yield make
-    for gw in made:
-        gw.close()
+    return make
 
 
 def shopper_writes(gw: Gateway, chat: str) -> None:
@@ -70,7 +60,7 @@ def arrived(server: Scripted, n: int) -> bool:
 
 
 def test_a_reply_is_read_after_the_next_turn_recorded_by_the_one_after_or_when_idle(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer(), answer(), answer())
     gw = gateway(server.url)
@@ -94,7 +84,7 @@ def test_a_reply_is_read_after_the_next_turn_recorded_by_the_one_after_or_when_i
 
 
 def test_an_error_answer_read_later_is_retried_as_any_other(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer(error(429, "Too Many", retry_after=3), status="429 Too Many"))
     gw = gateway(server.url)
@@ -106,7 +96,7 @@ def test_an_error_answer_read_later_is_retried_as_any_other(
 
 
 def test_a_stopping_worker_reads_the_answer_of_its_last_reply(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted]
 ) -> None:
     server = scripted(answer())
     gw = gateway(server.url)
@@ -173,15 +163,14 @@ def shop_recording(flows: Path, gw_box: list[Gateway]) -> Iterator[list[list[Out
 
 
 def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted], tmp_path: Path
 ) -> None:
     """A flow's HTTP call may take seconds: the reply sent before it must not wait for the
     commit after it (its outbox lease could run out and another sender send it again)."""
     gw_box: list[Gateway] = []
     with shop_recording(tmp_path / "calling.yaml", gw_box) as seen_at_call:
         server = scripted(answer(), answer())
-        gw = gateway(server.url)
-        gw.flows = FlowHolder(tmp_path / "calling.yaml", {})
+        gw = gateway(server.url, tmp_path / "calling.yaml")
         gw_box.append(gw)
         shopper_writes(gw, "1")
         shopper_writes(gw, "2")
@@ -191,15 +180,14 @@ def test_what_a_worker_holds_is_recorded_before_a_flow_calls_out(
 
 
 def test_what_a_worker_holds_is_recorded_before_an_agents_resolve_calls_out(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted], tmp_path: Path
 ) -> None:
     """The agent path runs flow services too: a resolve hands chat 2 back to the bot at a
     `call` node, and chat 1's reply, sent the turn before, is recorded before that call."""
     gw_box: list[Gateway] = []
     with shop_recording(tmp_path / "calling.yaml", gw_box) as seen_at_call:
         server = scripted(answer(), answer())
-        gw = gateway(server.url)
-        gw.flows = FlowHolder(tmp_path / "calling.yaml", {})
+        gw = gateway(server.url, tmp_path / "calling.yaml")
         gw_box.append(gw)
         in_handoff(gw, "2")
         shopper_writes(gw, "1")
@@ -224,7 +212,7 @@ def in_handoff(gw: Gateway, chat: str) -> None:
 
 
 def test_a_success_that_waited_too_long_is_recorded_on_its_own(
-    gateway: Callable[[str], Gateway],
+    gateway: Callable[..., Gateway],
     scripted: Callable[..., Scripted],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -240,7 +228,7 @@ def test_a_success_that_waited_too_long_is_recorded_on_its_own(
 
 
 def test_a_reply_of_the_conversation_being_committed_rides_with_its_commit(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted]
 ) -> None:
     """The shopper wrote again before the answer was read: the commit records the reply
     first, so it can hand the new one over to this worker."""
@@ -273,14 +261,13 @@ nodes:
 
 
 def test_a_turn_with_several_replies_records_the_first_at_once(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted], tmp_path: Path
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted], tmp_path: Path
 ) -> None:
     """The second reply is due only once the first is recorded: no waiting for two turns."""
     flows = tmp_path / "two.yaml"
     flows.write_text(TWO_REPLY_FLOW)
     server = scripted(answer())
-    gw = gateway(server.url)
-    gw.flows = FlowHolder(flows, {})
+    gw = gateway(server.url, flows)
     shopper_writes(gw, "1")
     shopper_writes(gw, "2")
     assert TurnWorker(gw, "w1").run_once()
@@ -290,7 +277,7 @@ def test_a_turn_with_several_replies_records_the_first_at_once(
 
 
 def test_what_a_worker_holds_is_recorded_before_a_profile_lookup(
-    gateway: Callable[[str], Gateway], scripted: Callable[..., Scripted]
+    gateway: Callable[..., Gateway], scripted: Callable[..., Scripted]
 ) -> None:
     """A shopper without a name is looked up on the platform (Messenger): an HTTP call."""
     server = scripted(answer(), answer())

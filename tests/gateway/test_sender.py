@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from adapters.base import CannotTell, Failed, NotSent, Outgoing, RetryLater, Sent, Uncertain
-from adapters.registry import BuiltAdapters
 from flows.state import ConversationState
-from gateway.config import Config
 from gateway.context import Gateway
-from gateway.flow_holder import FlowHolder
-from gateway.http_services import HttpServices
-from gateway.store import open_store
 from gateway.store.base import OutboxItem
 from gateway.turns.circuit import Circuits
 from gateway.turns.sender import OutboxSender, RetryPolicy
-from tests.conftest import ROOT, msg
+from tests.conftest import msg
+from tests.harness import MakeGateway, metric
 
 
 class ScriptedAdapter:
@@ -47,23 +46,32 @@ class ScriptedAdapter:
         pass
 
 
-def gateway_with(tmp_path: Path, adapter: ScriptedAdapter, created: float | None = None) -> Gateway:
-    config = Config.from_env({"STORE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
-    gw = Gateway(config, open_store(config.store_url), BuiltAdapters({"telegram": adapter}),  # type: ignore[dict-item]
-                 FlowHolder(ROOT / "flows.yaml", {}), HttpServices())  # fmt: skip
-    inbound = msg("hi", conversation="42")
-    gw.store.enqueue(inbound, 1.0, 60)
-    claim = gw.store.claim("w", 1.0, 30)
-    assert claim is not None
-    item = OutboxItem(
-        "telegram:42:m:0",
-        "telegram:42",
-        "telegram",
-        Outgoing("telegram", "42", {"text": "hi"}).to_dict(),
-        time.time() if created is None else created,
-    )
-    gw.store.commit_turn(claim, ConversationState(), [], [item], [], 1.0)
-    return gw
+GatewayWith = Callable[..., Gateway]
+
+
+@pytest.fixture
+def gateway_with(make_gateway: MakeGateway, tmp_path: Path) -> GatewayWith:
+    """`gateway_with(adapter, created=None, folder=tmp_path)`: a gateway sending through
+    `adapter`, with one reply to chat 42 in its outbox (created at `created`)."""
+
+    def make(adapter: ScriptedAdapter, created: float | None = None,
+             folder: Path = tmp_path) -> Gateway:  # fmt: skip
+        gw = make_gateway(folder, adapters={"telegram": adapter})
+        inbound = msg("hi", conversation="42")
+        gw.store.enqueue(inbound, 1.0, 60)
+        claim = gw.store.claim("w", 1.0, 30)
+        assert claim is not None
+        item = OutboxItem(
+            "telegram:42:m:0",
+            "telegram:42",
+            "telegram",
+            Outgoing("telegram", "42", {"text": "hi"}).to_dict(),
+            time.time() if created is None else created,
+        )
+        gw.store.commit_turn(claim, ConversationState(), [], [item], [], 1.0)
+        return gw
+
+    return make
 
 
 def status(gw: Gateway) -> tuple[str, int, str | None]:
@@ -71,37 +79,41 @@ def status(gw: Gateway) -> tuple[str, int, str | None]:
     return item.status, item.attempts, item.last_error
 
 
-def test_sent_is_recorded(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter(Sent("p1")))
+def test_sent_is_recorded(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter(Sent("p1")))
     OutboxSender(gw).run_once()
     assert status(gw)[0] == "sent"
 
 
-def test_retry_later_counts_an_attempt_and_waits(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter(RetryLater(7.0, "429")))
+def test_retry_later_counts_an_attempt_and_waits(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter(RetryLater(7.0, "429")))
     OutboxSender(gw).run_once()
     assert status(gw) == ("pending", 1, "retry_later:429")
     assert OutboxSender(gw).run_once() == 0  # not due for at least Retry-After
 
 
-def test_permanent_failure_is_dead_lettered_at_once(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter(Failed("permanent", "400")))
+def test_permanent_failure_is_dead_lettered_at_once(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter(Failed("permanent", "400")))
     OutboxSender(gw).run_once()
     assert status(gw)[0] == "dead" and gw.store.dead_letters()[0].last_error == "permanent:400"
 
 
-def test_a_maybe_sent_reply_is_sent_again_where_the_platform_cannot_tell(tmp_path: Path) -> None:
+def test_a_maybe_sent_reply_is_sent_again_where_the_platform_cannot_tell(
+    gateway_with: GatewayWith,
+) -> None:
     adapter = ScriptedAdapter(Uncertain("read_timeout"), Uncertain("read_timeout"), Sent("p1"))
-    gw = gateway_with(tmp_path, adapter)
+    gw = gateway_with(adapter)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
     for _ in range(3):
         sender.run_once()
     assert status(gw)[0] == "sent" and len(adapter.sent) == 3 and len(adapter.asked) == 2
 
 
-def test_a_maybe_sent_reply_the_platform_has_is_recorded_not_sent_again(tmp_path: Path) -> None:
+def test_a_maybe_sent_reply_the_platform_has_is_recorded_not_sent_again(
+    gateway_with: GatewayWith,
+) -> None:
     adapter = ScriptedAdapter(Uncertain("500"), found=Sent("SM1"))
-    gw = gateway_with(tmp_path, adapter)
+    gw = gateway_with(adapter)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
     sender.run_once()
     sender.run_once()
@@ -110,10 +122,10 @@ def test_a_maybe_sent_reply_the_platform_has_is_recorded_not_sent_again(tmp_path
 
 
 def test_a_maybe_sent_reply_is_asked_about_again_while_the_platform_is_down(
-    tmp_path: Path,
+    gateway_with: GatewayWith,
 ) -> None:
     adapter = ScriptedAdapter(Uncertain("500"), Sent("p1"), found=RetryLater(1, "find_sent"))
-    gw = gateway_with(tmp_path, adapter)
+    gw = gateway_with(adapter)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0, retry_after_max_s=0.0))
     sender.run_once()
     sender.run_once()
@@ -123,31 +135,35 @@ def test_a_maybe_sent_reply_is_asked_about_again_while_the_platform_is_down(
     assert status(gw)[0] == "sent" and len(adapter.sent) == 2
 
 
-def test_an_outage_is_retried_for_the_whole_budget_then_dead_lettered(tmp_path: Path) -> None:
+def test_an_outage_is_retried_for_the_whole_budget_then_dead_lettered(
+    gateway_with: GatewayWith, tmp_path: Path
+) -> None:
     adapter = ScriptedAdapter(*[RetryLater(0, "500")] * 3)
-    gw = gateway_with(tmp_path, adapter, created=time.time() - 3000)
+    gw = gateway_with(adapter, created=time.time() - 3000)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0, budget_s=3600))
     sender.run_once()
     assert status(gw)[0] == "pending"  # 50 minutes into an outage: still trying
-    gw2 = gateway_with(tmp_path / "late", ScriptedAdapter(RetryLater(0, "500")),
-                       created=time.time() - 3601)  # fmt: skip
+    gw2 = gateway_with(ScriptedAdapter(RetryLater(0, "500")), created=time.time() - 3601,
+                       folder=tmp_path / "late")  # fmt: skip
     OutboxSender(gw2, RetryPolicy(base_s=0.0, jitter=0.0, budget_s=3600)).run_once()
     (dead,) = gw2.store.dead_letters()
     assert dead.last_error is not None and dead.last_error.startswith("retry_later:500")
 
 
-def test_an_open_circuit_holds_replies_without_charging_an_attempt(tmp_path: Path) -> None:
+def test_an_open_circuit_holds_replies_without_charging_an_attempt(
+    gateway_with: GatewayWith,
+) -> None:
     adapter = ScriptedAdapter(Sent("p1"))
-    gw = gateway_with(tmp_path, adapter)
+    gw = gateway_with(adapter)
     for _ in range(gw.circuits.threshold):
         gw.circuits.failed("telegram", "500")
     OutboxSender(gw).run_once()
     assert status(gw) == ("pending", 0, None) and adapter.sent == []
-    assert gw.metrics.send_held.labels("telegram")._value.get() == 1
+    assert metric(gw, "gw_send_held_total", channel="telegram") == 1
 
 
-def test_an_adapter_exception_costs_one_retry_not_the_batch(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter(KeyError("bug"), Sent("p1")))
+def test_an_adapter_exception_costs_one_retry_not_the_batch(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter(KeyError("bug"), Sent("p1")))
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
     assert sender.run_once() == 1
     assert status(gw) == ("pending", 1, "exception")
@@ -155,15 +171,15 @@ def test_an_adapter_exception_costs_one_retry_not_the_batch(tmp_path: Path) -> N
     assert status(gw)[0] == "sent"
 
 
-def test_disabled_channel_dead_letters_with_the_reason(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter())
+def test_disabled_channel_dead_letters_with_the_reason(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter())
     gw.adapters.adapters.clear()
     OutboxSender(gw).run_once()
     assert status(gw)[0] == "dead" and "disabled" in (gw.store.dead_letters()[0].last_error or "")
 
 
-def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(tmp_path: Path) -> None:
-    gw = gateway_with(tmp_path, ScriptedAdapter(Sent("p1")))
+def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(gateway_with: GatewayWith) -> None:
+    gw = gateway_with(ScriptedAdapter(Sent("p1")))
     gw.circuits = Circuits(threshold=1, cooldown_s=0.0)
     gw.circuits.failed("telegram", "500")
     sender = OutboxSender(gw)
@@ -175,10 +191,10 @@ def test_a_probe_sent_by_a_turn_worker_closes_the_circuit(tmp_path: Path) -> Non
 
 
 def test_a_maybe_sent_reply_is_not_sent_again_and_again_where_nobody_can_tell(
-    tmp_path: Path,
+    gateway_with: GatewayWith,
 ) -> None:
     adapter = ScriptedAdapter(*[Uncertain("read_timeout")] * 3)
-    gw = gateway_with(tmp_path, adapter)
+    gw = gateway_with(adapter)
     sender = OutboxSender(gw, RetryPolicy(base_s=0.0, jitter=0.0))
     for _ in range(4):
         sender.run_once()
