@@ -10,8 +10,7 @@ import os
 
 from adapters.common.redact import protect
 from adapters.registry import build_adapters, delivery_reporting
-from gateway.analytics.recorder import Analytics, analytics_path
-from gateway.analytics.turn_log import RedisTurnLog, is_redis
+from gateway.analytics.turn_log import open_analytics
 from gateway.config import SECRET_NAMES, Config
 from gateway.context import Gateway, without_secrets
 from gateway.flow_holder import FlowHolder
@@ -36,10 +35,7 @@ def build_gateway(config: Config) -> Gateway:
         flows=FlowHolder(config.flows_path, without_secrets(config.env)),
         services=HttpServices(),
         inbox=open_inbox(config.store_url),
-        analytics=Analytics(
-            analytics_path(config.store_url, config.analytics_url),
-            sink=RedisTurnLog(config.store_url) if is_redis(config.store_url) else None,
-        ),
+        analytics=open_analytics(config.store_url, config.analytics_url),
         redact=Redactor(config.redact_patterns, config.redact_history),
         circuits=Circuits(board=open_outage_board(config.store_url)),
     )

@@ -72,6 +72,8 @@ VARIABLES: dict[str, str] = {
     "INBOX_LOGIN_WINDOW_S": "seconds failed inbox logins count for (default 900)",
     "INBOX_SHARED_READ": "1: every agent may read threads others claimed (default: holder only)",
     "ANALYTICS_URL": "sqlite:///path.db for the report's tables (default: beside the store)",
+    "SHOP_COUNTRY": "ISO country code (DE, US...) national phone numbers in imported calls are "
+    "read in (default unset: only international ones, +49... or 0049..., are accepted)",
 }
 
 
@@ -107,6 +109,9 @@ class Config:
     login_address_failures: int = 20  # inbox: the same per client address
     login_window_s: float = 900.0
     shared_read: bool = False  # inbox: every agent may read threads others claimed
+    # The country a call's national number ("0151 ...") is read in. Unset by default: a wrong
+    # guess would join calls to strangers' arms silently, a refused row says what to set.
+    shop_country: str | None = None
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets live here
 
     @classmethod
@@ -140,6 +145,7 @@ class Config:
             login_address_failures=max(0, _int(env, "INBOX_LOGIN_ADDRESS_FAILURES", 20)),
             login_window_s=float(max(1, _int(env, "INBOX_LOGIN_WINDOW_S", 900))),
             shared_read=env.get("INBOX_SHARED_READ", "") in ("1", "true", "yes"),
+            shop_country=_country(env.get("SHOP_COUNTRY", "")),
             env=env,
         )
 
@@ -154,6 +160,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(
             f"{name}={raw!r} is not a whole number; set it like {name}={default}"
         ) from None
+
+
+def _country(raw: str) -> str | None:
+    code = raw.strip().upper()
+    if not code:
+        return None
+    if len(code) != 2 or not code.isalpha():
+        raise ValueError(f"SHOP_COUNTRY={raw!r} is not an ISO country code; set it like DE or US")
+    return code
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -13,6 +13,10 @@ inside the same transaction, so a message processed twice (a worker died after c
 or lost its lease) counts once. Keys are kept SEEN_KEEP_S (8 days), not for ever. A hard
 crash can lose the last batch (at most `FLUSH_S` of turns), never double one; what was said
 stays in the message store's history either way.
+
+Phone calls (`calls.CallRecord`) take the same path, so they reach every reporter as turns do;
+a call is a state rather than a count, so it is an upsert on its id and needs no `a_seen` key.
+Webhooks and imports write them with `write_now`, which raises when they could not be.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from gateway.analytics.calls import CallRecord, apply_call
 from gateway.analytics.schema import SCHEMA
 from gateway.inbox.model import Thread
 from gateway.redaction import redact_contacts
@@ -59,6 +64,10 @@ class TurnRecord:
     variants: tuple[tuple[str, str], ...] = ()
     phone_nodes: frozenset[str] = field(default_factory=frozenset)  # nodes with a call link
     thread: Thread | None = None  # a thread that was resolved by this action
+
+
+# What the recorder writes: a turn (counted once by `a_seen`) or a call (an upsert on its id).
+Record = TurnRecord | CallRecord
 
 
 def analytics_path(store_url: str, analytics_url: str | None) -> str:
@@ -99,7 +108,7 @@ def connect(path: str) -> sqlite3.Connection:
 class TurnSink(Protocol):
     """Where a process's turn records go instead of its own file (the Redis turn log)."""
 
-    def append(self, records: Sequence[TurnRecord]) -> None: ...
+    def append(self, records: Sequence[Record]) -> None: ...
 
     def ingest(self, db: sqlite3.Connection) -> int: ...
 
@@ -117,7 +126,7 @@ class Analytics:
         self.path = path
         self.sink = sink
         self._db = connect(path)
-        self._pending: queue.SimpleQueue[TurnRecord] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[Record] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
         self._writes = StoreHealth(log=logger)  # failing writes, logged once a minute
         self._flush_s = flush_s
@@ -125,7 +134,7 @@ class Analytics:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def record(self, record: TurnRecord) -> None:
+    def record(self, record: Record) -> None:
         self._pending.put(record)
         if self._thread is None:
             with self._start_lock:
@@ -154,6 +163,15 @@ class Analytics:
                     return
                 self._writes.succeeded("analytics")
 
+    def write_now(self, records: Sequence[Record]) -> None:
+        """Write `records` before returning, raising if they could not be (a webhook that
+        must answer 503 so it is redelivered, an import that must say it failed)."""
+        with self._write_lock:
+            if self.sink is not None:
+                self.sink.append(records)
+            else:
+                write_batch(self._db, records)
+
     def reader(self) -> sqlite3.Connection:
         """A connection for reports, with everything shipped so far copied in."""
         db = connect(self.path)
@@ -175,8 +193,8 @@ class Analytics:
             self.flush()
 
 
-def _drain(pending: queue.SimpleQueue[TurnRecord], limit: int) -> list[TurnRecord]:
-    out: list[TurnRecord] = []
+def _drain(pending: queue.SimpleQueue[Record], limit: int) -> list[Record]:
+    out: list[Record] = []
     while len(out) < limit:
         try:
             out.append(pending.get_nowait())
@@ -187,17 +205,20 @@ def _drain(pending: queue.SimpleQueue[TurnRecord], limit: int) -> list[TurnRecor
 
 def write_batch(
     db: sqlite3.Connection,
-    batch: Iterable[TurnRecord],
+    batch: Iterable[Record],
     after: Callable[[sqlite3.Connection], object] | None = None,
     now: float | None = None,
 ) -> int:
     """Apply the records that are new (by conversation and message id) in one transaction,
-    then `after` inside it (a reader's cursor); how many were new."""
+    then `after` inside it (a reader's cursor); how many were new (a call: whose row changed)."""
     now = time.time() if now is None else now
     new = 0
     db.execute("BEGIN IMMEDIATE")
     try:
         for record in batch:
+            if isinstance(record, CallRecord):
+                new += apply_call(db, record)
+                continue
             seen = db.execute(
                 "INSERT OR IGNORE INTO a_seen(conversation, message_id, seen_at) VALUES (?, ?, ?)",
                 (record.conversation, record.message_id, now),

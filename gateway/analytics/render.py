@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.i18n.languages import info
+from gateway.analytics.render_calls import call_csv_rows, call_lines
 from gateway.analytics.report import FallbackPhrase, Report
 from gateway.analytics.stats import Rate
 
@@ -92,7 +93,7 @@ def as_text(report: Report) -> str:
                 f"  {c.metric}, {c.variant} vs {c.control}: {c.difference * 100:+.1f} points "
                 f"(always-valid {seq_text}; one-look {one_text}) -> {c.verdict}"
             )
-        out += ["", f"  Method: {exp.method}", ""]
+        out += ["", *call_lines(exp.calls), "", f"  Method: {exp.method}", ""]
     if report.funnel:
         out.append("Funnel (sessions reaching each node; dropped = left there, unresolved)")
         for s in report.funnel:
@@ -171,6 +172,7 @@ def as_csv(report: Report) -> str:
                              "variant": c.variant, "channel": "all", "metric": c.metric,
                              "value": c.difference, "low": low, "high": high,
                              "n": c.needed_per_variant, "note": note})  # fmt: skip
+        writer.writerows(call_csv_rows(exp.name, exp.calls))
     for s in report.funnel:
         writer.writerow({"section": "funnel", "variant": s.variant, "channel": s.channel,
                          "node": s.node, "metric": "reached", "value": s.share,

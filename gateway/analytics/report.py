@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.model import Experiment
+from gateway.analytics.call_report import CallSummary, call_summary
 from gateway.analytics.stats import (
     Look,
     Rate,
@@ -68,6 +69,7 @@ class ExperimentReport:
     comparisons: tuple[Comparison, ...]
     looks: int  # days of data the sequential test looked at
     method: str
+    calls: CallSummary | None = None  # phone calls per arm (gateway/analytics/call_report.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +228,9 @@ def _experiment(
     )
     looks = len({day for per_metric in daily.values() for day in per_metric})
     return ExperimentReport(
-        experiment.name, control, experiment.goals, stats, comparisons, looks, METHOD
-    )
+        experiment.name, control, experiment.goals, stats, comparisons, looks, METHOD,
+        call_summary(db, experiment.name, variants, since),
+    )  # fmt: skip
 
 
 def _row_order(item: tuple[tuple[str, str], Any]) -> tuple[str, int, str]:

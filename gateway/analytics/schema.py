@@ -64,4 +64,17 @@ CREATE TABLE IF NOT EXISTS a_thread (
 );
 CREATE INDEX IF NOT EXISTS a_thread_created ON a_thread(created_at);
 CREATE INDEX IF NOT EXISTS a_thread_conv ON a_thread(conversation, created_at);
+-- a phone call (gateway/analytics/calls.py): the call-center arm's contacts
+CREATE TABLE IF NOT EXISTS a_call (
+    call_id TEXT PRIMARY KEY,
+    started_at REAL NOT NULL,             -- epoch seconds
+    from_number TEXT NOT NULL,            -- E.164: the caller, joined to whatsapp:<number>
+    to_number TEXT NOT NULL,              -- E.164: the number called (an arm's tracked number)
+    duration_s REAL NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'missed', 'abandoned', 'voicemail')),
+    cost REAL,                            -- NULL: the source did not say
+    source TEXT NOT NULL CHECK (source IN ('twilio', 'csv')),
+    stage INTEGER NOT NULL DEFAULT 3      -- 0 queued, 1 ringing, 2 in progress, 3 final
+);
+CREATE INDEX IF NOT EXISTS a_call_started ON a_call(started_at);
 """

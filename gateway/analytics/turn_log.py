@@ -9,7 +9,9 @@ the rows), so any number of reporting hosts see everything, and a record that re
 stream twice (a message processed on two hosts) is still counted once by `a_seen`.
 
 An entry holds what the recorder reads of a record (`recorder.recorded`), as a JSON array
-(see `encode`); the object form written before that is still read.
+(see `encode`) in its field "r"; the object form written before that is still read. A phone
+call travels the same way in the field "c" (`calls.encode_call`), so it reaches every
+reporter in order with the turns.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from functools import partial
 from typing import Any, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
+from gateway.analytics.calls import CallRecord, decode_call, encode_call
 from gateway.analytics.recorder import (
     READ_FIELDS,
+    Analytics,
+    Record,
     TurnRecord,
     analytics_path,
     connect,
@@ -132,13 +138,13 @@ class RedisTurnLog:
         self.key = f"{prefix}{{analytics}}:turns"
         self._retention_s = retention_days * 86_400
 
-    def append(self, records: Sequence[TurnRecord]) -> None:
+    def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
         oldest = f"{int((time.time() - self._retention_s) * 1000)}-0"
         pipe = self._r.pipeline(transaction=False)
         for record in records:
-            pipe.xadd(self.key, {"r": encode(record)}, minid=oldest, approximate=True)
+            pipe.xadd(self.key, _fields(record), minid=oldest, approximate=True)
         pipe.execute()
 
     def ingest(self, db: sqlite3.Connection) -> int:
@@ -157,7 +163,7 @@ class RedisTurnLog:
             )
             if not entries:
                 return copied
-            records = [decode(fields[b"r"].decode("utf-8")) for _id, fields in entries]
+            records = [_entry(fields) for _id, fields in entries]
             last = entries[-1][0].decode("ascii")
             copied += write_batch(db, records, after=partial(self._save_cursor, last_id=last))
 
@@ -170,6 +176,26 @@ class RedisTurnLog:
 
     def close(self) -> None:
         self._r.close()
+
+
+def _fields(record: Record) -> dict[FieldT, EncodableT]:
+    if isinstance(record, CallRecord):
+        return {"c": encode_call(record)}
+    return {"r": encode(record)}
+
+
+def _entry(fields: dict[bytes, bytes]) -> Record:
+    call = fields.get(b"c")
+    if call is not None:
+        return decode_call(call.decode("utf-8"))
+    return decode(fields[b"r"].decode("utf-8"))
+
+
+def open_analytics(store_url: str, analytics_url: str | None) -> Analytics:
+    """The recorder a gateway writes through: its own analytics file, or with Redis the turn
+    log every reporter copies (so what one host records reaches every host's report)."""
+    sink = RedisTurnLog(store_url) if is_redis(store_url) else None
+    return Analytics(analytics_path(store_url, analytics_url), sink=sink)
 
 
 def open_report_db(store_url: str, analytics_url: str | None) -> sqlite3.Connection:

@@ -194,11 +194,12 @@ def _load_or_exit(path: Path, environ: Mapping[str, str]) -> Flow:
 
 def _register_service_commands() -> None:
     from gateway.analytics.cli_report import report
+    from gateway.cli.importing import import_group
     from gateway.cli.service import buried, outbox, serve, worker
     from gateway.cli.understand import understand
     from gateway.inbox.cli_agents import agent
 
-    for command in (serve, worker, outbox, buried, agent, report, understand):
+    for command in (serve, worker, outbox, buried, agent, report, understand, import_group):
         main.add_command(command)
 
 

@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.context import Gateway
 from gateway.web.security_headers import SecurityHeaders
+from gateway.web.voice import bp as voice_bp
 from gateway.web.webhooks import FastWebhooks
 from gateway.web.webhooks import bp as webhooks_bp
 
@@ -81,6 +82,7 @@ def create_app(gateway: Gateway) -> Flask:
     if gateway.config.trust_proxy:  # outermost: the fast path sees the forwarded scheme/host
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(voice_bp)  # /webhooks/voice: Twilio Voice calls, for the analytics
     app.register_blueprint(health)
     init_inbox(app, gateway)
 
