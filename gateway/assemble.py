@@ -39,6 +39,5 @@ def build_gateway(config: Config) -> Gateway:
         redact=Redactor(config.redact_patterns, config.redact_history),
         circuits=Circuits(board=open_outage_board(config.store_url)),
     )
-    if gw.inbox is not None:  # a flow's `inbox` check reads the agents on duty
-        gw.services.status_source = InboxService(gw, gw.inbox).status
+    gw.services.status_source = InboxService(gw, gw.inbox).status  # agents on duty
     return gw

@@ -44,8 +44,8 @@ class Gateway:
     adapters: BuiltAdapters
     flows: FlowHolder
     services: HttpServices
-    inbox: InboxStore | None = None  # agents and threads; beside the messages in the store
-    analytics: Analytics | None = None  # what each turn did, for reports
+    inbox: InboxStore  # agents and threads; beside the messages in the store
+    analytics: Analytics  # what each turn did, for reports
     metrics: Metrics = field(default_factory=Metrics)
     pacer: Pacer = field(default_factory=Pacer)  # per-chat send pace (Telegram)
     circuits: Circuits = field(default_factory=Circuits)  # platforms that are down right now
@@ -59,10 +59,8 @@ class Gateway:
         self.adapters.close()
         self.services.close()
         self.circuits.close()
-        if self.inbox is not None:
-            self.inbox.close()
-        if self.analytics is not None:
-            self.analytics.close()
+        self.inbox.close()
+        self.analytics.close()
         self.store.close()
 
 

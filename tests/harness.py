@@ -11,13 +11,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adapters.base import Adapter
-from adapters.registry import BuiltAdapters, delivery_reporting
+from adapters.registry import BuiltAdapters
 from gateway.assemble import build_gateway
 from gateway.config import Config
-from gateway.context import Gateway, without_secrets
-from gateway.flow_holder import FlowHolder
-from gateway.http_services import HttpServices
-from gateway.store import open_store
+from gateway.context import Gateway
 from tests.conftest import always_open_flows
 
 MakeGateway = Callable[..., Gateway]  # the fixture: make_gateway(tmp_path, *, store=..., ...)
@@ -40,10 +37,8 @@ def make_gateway(
         tmp_path (`always_open_flows`), so turns do not depend on the time of day.
     settings: environment names as `Config.from_env` reads them, e.g. SEND_OVERLAP="1",
         INBOX_REOPEN_S="600", SECRET_KEY=...; the adapters these enable are the real ones.
-    adapters: {channel: adapter} instead of the ones the settings enable. Such a gateway is
-        put together by hand, `Gateway(config, store, these adapters, flows, HttpServices())`,
-        not by `build_gateway`: no inbox, no analytics, default circuits and redaction, as the
-        turn and send paths' own tests want it.
+    adapters: {channel: adapter} instead of the ones the settings enable (a scripted
+        adapter, one pointed at a test's server); the rest is built as above.
     """
     for name, parameter in OWN_PARAMETERS.items():
         if name in settings:
@@ -52,15 +47,11 @@ def make_gateway(
     url = f"sqlite:///{tmp_path / 'gw.db'}" if store == "sqlite" else store
     flows_path = flows or always_open_flows(tmp_path)
     config = Config.from_env({**settings, "STORE_URL": url, "FLOWS_PATH": str(flows_path)})
-    if adapters is None:
-        return build_gateway(config)
-    return Gateway(
-        config,
-        open_store(config.store_url, delivery_reporting()),
-        BuiltAdapters(dict(adapters)),
-        FlowHolder(config.flows_path, without_secrets(config.env)),
-        HttpServices(),
-    )
+    gw = build_gateway(config)
+    if adapters is not None:
+        gw.adapters.close()
+        gw.adapters = BuiltAdapters(dict(adapters))
+    return gw
 
 
 def metric(gw: Gateway, name: str, **labels: str) -> float:

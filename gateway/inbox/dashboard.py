@@ -4,7 +4,6 @@ same report as JSON (`/inbox/api/report`) for a merchant's own tools."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from flask import abort, current_app, g, jsonify, render_template, request
 
 from gateway.analytics.days import day_start
-from gateway.analytics.turn_log import open_report_db
 from gateway.context import Gateway
 from gateway.inbox.auth import login_required
 from gateway.inbox.blueprint import bp
@@ -42,11 +40,7 @@ def _report() -> Report:
     only = request.args.get("experiment") or None
     if only is not None and only not in flow.experiments:
         abort(404, f"no experiment {only[:60]!r} in flows.yaml")
-    db: sqlite3.Connection = (
-        gw.analytics.reader()
-        if gw.analytics is not None
-        else open_report_db(gw.config.store_url, gw.config.analytics_url)
-    )
+    db = gw.analytics.reader()
     try:
         return build_report(db, flow.experiments, time.time(), since, only, tuple(flow.nodes))
     finally:

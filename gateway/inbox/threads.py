@@ -24,7 +24,6 @@ def open_thread(
     gw: Gateway, inbound: Inbound, state: ConversationState, handoff: HandoffRequested, now: float
 ) -> Thread:
     """The thread for a handoff, with what the bot collected (redacted) for the agent."""
-    assert gw.inbox is not None
     thread = Thread(
         id=f"{inbound.key}:{inbound.message_id}",
         conversation=inbound.key,
@@ -47,7 +46,6 @@ def open_thread(
 def shopper_wrote(gw: Gateway, inbound: Inbound, state: ConversationState, now: float) -> None:
     """A shopper wrote while a person has the conversation: the thread shows it; a conversation
     in handoff without an open thread (lost, or from before the inbox) gets one again."""
-    assert gw.inbox is not None
     if gw.inbox.touch(inbound.key, inbound.timestamp or now) is None:
         reopened = HandoffRequested(state.queue or "support", "shopper wrote while waiting", "")
         open_thread(gw, inbound, state, reopened, now)
@@ -65,7 +63,7 @@ def reopen_step(
     person: the step becomes a handoff to the resolved thread's queue (the bot stays quiet,
     the shopper gets the handoff notice). Returns the step to commit and the resolved thread
     it continues, or the bot's own step when reopening does not apply."""
-    if gw.inbox is None or gw.config.reopen_s <= 0 or _answers_the_bot(state, result):
+    if gw.config.reopen_s <= 0 or _answers_the_bot(state, result):
         return result, None  # (most turns stop here, before reading the inbox)
     previous = _resolved_recently(gw, inbound, state, now)
     if previous is None:
@@ -78,7 +76,6 @@ def reopen_step(
 def give_back(gw: Gateway, conversation: str, previous: Thread, now: float) -> Thread | None:
     """The reopened thread goes straight to the agent who had it when they are on duty with
     room; otherwise it waits in the queue like any other (auto-assignment may take it)."""
-    assert gw.inbox is not None
     thread = gw.inbox.open_thread_of(conversation)
     agent = gw.inbox.agent(previous.agent) if previous.agent else None
     if thread is None or thread.status != "waiting" or agent is None or not agent.on_duty:
@@ -94,7 +91,7 @@ def _resolved_recently(
 ) -> Thread | None:
     """The conversation's latest resolved thread, if resolved at most INBOX_REOPEN_S before
     this message (spam stays closed); None while a person has the conversation."""
-    if gw.inbox is None or state.mode == "handoff":
+    if state.mode == "handoff":
         return None
     at, limit = inbound.timestamp or now, gw.config.reopen_s
     for thread in gw.inbox.threads_of(inbound.key, limit=3):

@@ -43,7 +43,6 @@ def thread_summary(thread: Thread, now: float) -> dict[str, Any]:
 def queue_view(gw: Gateway, agent: Agent, page: int = 0) -> dict[str, Any]:
     """The waiting list (oldest first, paged) and the agent's own open threads."""
     inbox = gw.inbox
-    assert inbox is not None
     now = time.time()
     waiting = inbox.waiting(limit=PAGE, offset=page * PAGE)
     mine = inbox.assigned_to(agent.login)
@@ -107,7 +106,6 @@ class Photos:
 
 
 def messages_view(gw: Gateway, conversation: str, before: int | None) -> dict[str, Any]:
-    assert gw.inbox is not None
     page = gw.store.history(conversation, before_seq=before, limit=PAGE)
     first = page[0].seq if page else None
     photos = Photos(gw.inbox.agents())
@@ -118,7 +116,6 @@ def messages_view(gw: Gateway, conversation: str, before: int | None) -> dict[st
 
 
 def thread_view(gw: Gateway, agent: Agent, thread: Thread, before: int | None) -> dict[str, Any]:
-    assert gw.inbox is not None
     now = time.time()
     service = InboxService(gw, gw.inbox)
     window = service.window(thread, now)
@@ -170,7 +167,6 @@ def known_queues(gw: Gateway) -> list[str]:
 
 def profile(gw: Gateway, thread: Thread) -> dict[str, Any]:
     """Who the shopper is: contact, earlier threads with their outcome, and recent orders."""
-    assert gw.inbox is not None
     earlier = [
         {
             "id": t.id,

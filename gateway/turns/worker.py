@@ -116,19 +116,18 @@ class TurnWorker:
         # message is processed again and finds the thread already there, never a shopper left
         # in handoff with no thread for a person to pick up.
         handoffs = [e for e in result.events if isinstance(e, HandoffRequested)]
-        if gw.inbox is not None and handoffs:
+        if handoffs:
             open_thread(gw, inbound, result.state, handoffs[-1], now)
-        if gw.analytics is not None:  # once per message id, even if this turn runs again
-            flow = gw.flows.flow
-            gw.analytics.record(shopper_record(flow, claim, state, result.state, events, now))
+        # Once per message id, even if this turn runs again.
+        gw.analytics.record(shopper_record(gw.flows.flow, claim, state, result.state, events, now))
         committed = self.pipeline.commit(Turn(claim, result.state, history, outbox, events, now))
         if not committed.ok:
             return committed, len(outbox)
-        if gw.inbox is not None and state.mode == "handoff" and result.state.mode == "handoff":
+        if state.mode == "handoff" and result.state.mode == "handoff":
             shopper_wrote(gw, inbound, result.state, now)
         if reopened is not None:
             give_back(gw, claim.conversation, reopened, now)
-        if handoffs and gw.config.auto_assign and gw.inbox is not None:
+        if handoffs and gw.config.auto_assign:
             InboxService(gw, gw.inbox).auto_assign(now)
         return committed, len(outbox)
 
@@ -139,13 +138,11 @@ class TurnWorker:
         turn = agent_turn(gw, claim.inbound, conversation, services, now)  # windows checked
         replies = tuple(reply for reply, _ in turn.send)
         outbox = self._outbox(claim, replies, now, [window for _, window in turn.send])
-        if gw.analytics is not None:
-            resolved = None
-            if claim.inbound.extra("action") == "resolve" and gw.inbox is not None:
-                resolved = gw.inbox.thread(claim.inbound.extra("thread") or "")
-            flow = gw.flows.flow
-            record = agent_record(flow, claim, turn.state, turn.events, resolved, now)
-            gw.analytics.record(record)
+        resolved = None
+        if claim.inbound.extra("action") == "resolve":
+            resolved = gw.inbox.thread(claim.inbound.extra("thread") or "")
+        record = agent_record(gw.flows.flow, claim, turn.state, turn.events, resolved, now)
+        gw.analytics.record(record)
         written = Turn(claim, turn.state, turn.history, outbox, turn.events, now)
         return self.pipeline.commit(written), len(outbox)
 
