@@ -58,8 +58,8 @@ VARIABLES: dict[str, str] = {
     "MAX_TURN_ATTEMPTS": "tries of a shopper message whose turn keeps failing before it is buried "
     "for an operator (`gateway buried`; default 5)",
     "SEND_OVERLAP": "1: a turn worker runs its next turn while the platform answers its reply "
-    "(default on Redis, where it pays), 0: it waits (default on SQLite: fewer doubles after a "
-    "crash, no slower)",
+    "(default: more turns a second on both stores), 0: it waits for the answer (slower; a "
+    "crash leaves fewer replies unrecorded, which Telegram alone may then get twice)",
     "SEND_RETRY_BUDGET_S": "seconds a reply is retried through a platform outage before it is "
     "dead-lettered (default 3600)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING (client libraries: INFO at least, never text)",
@@ -94,9 +94,10 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     max_turn_attempts: int = 5
     # A turn worker's reply is answered while its next turn runs, and recorded with the commit
-    # after (docs/performance.md: +20 % turns on Redis with one worker, nothing on SQLite; it
-    # leaves twice as many replies unrecorded at a crash, which Telegram then gets twice).
-    send_overlap: bool = False
+    # after: it pays on both stores (docs/performance.md), and leaves about twice as many
+    # replies unrecorded at a crash, which Telegram, the one platform that cannot be asked,
+    # then gets twice.
+    send_overlap: bool = True
     redact_patterns: tuple[str, ...] = ()
     redact_history: tuple[str, ...] = DEFAULT_HISTORY  # cards are redacted whatever it says
     log_level: str = "INFO"
@@ -132,7 +133,7 @@ class Config:
             request_timeout_s=max(1, _int(env, "REQUEST_TIMEOUT_S", 10)),
             max_queue=max(0, _int(env, "MAX_QUEUE", 50_000)),
             max_turn_attempts=max(1, _int(env, "MAX_TURN_ATTEMPTS", 5)),
-            send_overlap=_flag(env, "SEND_OVERLAP", default=store_url.startswith("redis")),
+            send_overlap=_flag(env, "SEND_OVERLAP", default=True),
             redact_patterns=patterns,
             redact_history=history_kinds(env.get("REDACT_HISTORY")),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),

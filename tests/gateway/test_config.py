@@ -76,12 +76,12 @@ def test_inbox_variables_are_in_serve_help_and_the_readme() -> None:
         Config.from_env({"INBOX_REOPEN_S": "soon"})
 
 
-def test_the_send_overlap_is_on_for_redis_off_for_sqlite_unless_set() -> None:
+def test_the_send_overlap_is_on_for_both_stores_unless_set_off() -> None:
     redis_url, sqlite_url = "redis://127.0.0.1:6379/0", "sqlite:///var/gw.db"
     assert Config.from_env({"STORE_URL": redis_url}).send_overlap
-    assert not Config.from_env({"STORE_URL": sqlite_url}).send_overlap
-    assert not Config.from_env({}).send_overlap  # the default store is SQLite
-    assert Config.from_env({"STORE_URL": sqlite_url, "SEND_OVERLAP": "1"}).send_overlap
+    assert Config.from_env({"STORE_URL": sqlite_url}).send_overlap
+    assert Config.from_env({}).send_overlap
+    assert not Config.from_env({"STORE_URL": sqlite_url, "SEND_OVERLAP": "0"}).send_overlap
     assert not Config.from_env({"STORE_URL": redis_url, "SEND_OVERLAP": "off"}).send_overlap
     with pytest.raises(ValueError, match="SEND_OVERLAP='maybe' is neither on nor off"):
         Config.from_env({"SEND_OVERLAP": "maybe"})
