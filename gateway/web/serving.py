@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import Any
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -16,12 +18,34 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
+class _ClosingBodies:
+    """Closes every response body, also when the client went away mid-response: werkzeug's
+    server reads what is left of a dropped connection before it closes the body, and when
+    that read fails the body (a static file) is left open for the garbage collector."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        return _closing(self.app(environ, start_response))
+
+
+def _closing(body: Iterable[bytes]) -> Iterator[bytes]:
+    """`body`, closed when this generator ends or is collected unfinished (PEP 3333: a
+    body may have `close`, which the server must call)."""
+    try:
+        yield from body
+    finally:
+        if hasattr(body, "close"):
+            body.close()
+
+
 class ServerThread:
     """`with ServerThread(app) as server: server.url` — a real HTTP server, stopped on exit."""
 
     def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_QuietHandler
+            host, port, _ClosingBodies(app), threaded=True, request_handler=_QuietHandler
         )
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
