@@ -19,15 +19,14 @@ import redis
 from flows.messages import Inbound
 from flows.state import ConversationState
 from gateway.store.base import (
-    Buried,
     Claim,
-    Conversation,
     HistoryEntry,
     Lane,
     OutboxItem,
     SentMark,
     Turn,
 )
+from gateway.store.forwarding import ForwardingStore
 from gateway.store.redis.commit import RedisCommits
 from gateway.store.redis.conversations import RedisConversations
 from gateway.store.redis.keys import RedisKeys
@@ -39,8 +38,12 @@ from gateway.store.redis.queue import RedisQueue
 logger = logging.getLogger(__name__)
 
 
-class RedisStore:
+class RedisStore(ForwardingStore):
     """`Store` on Redis: each method is its part's (see the module docstring)."""
+
+    queue: RedisQueue
+    conversations: RedisConversations
+    outbox: RedisOutbox
 
     def __init__(
         self,
@@ -88,9 +91,6 @@ class RedisStore:
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
         return self.queue.enqueue(inbound, now, dedupe_ttl_s)
 
-    def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
-        return self.queue.claim(worker, now, lease_s)
-
     def lane(self, worker: str, lease_s: float, send_lease_s: float) -> Lane:
         return RedisLane(self, worker, lease_s, send_lease_s)
 
@@ -127,74 +127,10 @@ class RedisStore:
     ) -> CommitTrip:
         return self.commits.commit_pipelined(turn, sent, send_lease_s, ahead, read_ready)
 
-    def release(self, claim: Claim, retry_at: float, error: str) -> None:
-        self.queue.release(claim, retry_at, error)
-
-    def bury(self, claim: Claim, error: str, now: float) -> None:
-        self.queue.bury(claim, error, now)
-
-    def buried(self, limit: int = 100) -> list[Buried]:
-        return self.queue.buried(limit)
-
-    def buried_count(self) -> int:
-        return self.queue.buried_count()
-
-    def retry_buried(self, conversation: str, buried_id: str, now: float) -> bool:
-        return self.queue.retry_buried(conversation, buried_id, now)
-
-    def discard_buried(self, conversation: str, buried_id: str) -> bool:
-        return self.queue.discard_buried(conversation, buried_id)
-
-    def queue_depth(self) -> int:
-        return self.queue.queue_depth()
-
-    # ---- conversations and history ----
-
-    def load(self, key: str) -> Conversation:
-        return self.conversations.load(key)
-
-    def history(
-        self, key: str, before_seq: int | None = None, limit: int = 50
-    ) -> list[HistoryEntry]:
-        return self.conversations.history(key, before_seq, limit)
-
-    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
-        self.conversations.append_history(entries)
-
-    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
-        return self.conversations.events(key, limit)
-
     # ---- outbox ----
-
-    def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
-        return self.outbox.claim_outbox(now, lease_s, limit)
 
     def record_sent(self, sent: Sequence[SentMark], read_ready: bool = False) -> list[str] | None:
         return self.outbox.record_sent(sent, read_ready)
-
-    def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
-        self.outbox.outbox_sent(item_id, platform_id, now)
-
-    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
-        self.outbox.outbox_retry(item_id, next_at, error)
-
-    def outbox_defer(self, item_id: str, next_at: float) -> None:
-        self.outbox.outbox_defer(item_id, next_at)
-
-    def outbox_dead(self, item_id: str, error: str) -> None:
-        self.outbox.outbox_dead(item_id, error)
-
-    def dead_letters(self, limit: int = 100) -> list[OutboxItem]:
-        return self.outbox.dead_letters(limit)
-
-    def retry_dead(self, item_id: str, now: float) -> bool:
-        return self.outbox.retry_dead(item_id, now)
-
-    def update_delivery(self, platform_id: str, status: str, error: str | None) -> bool:
-        return self.outbox.update_delivery(platform_id, status, error)
-
-    def outbox_items(self, conversation: str) -> list[OutboxItem]:
-        return self.outbox.outbox_items(conversation)
 
     # ---- operations ----
 

@@ -15,16 +15,15 @@ from typing import Any
 from flows.messages import Inbound
 from flows.state import ConversationState
 from gateway.store.base import (
-    Buried,
     Claim,
     Committed,
-    Conversation,
     HistoryEntry,
     Lane,
     OutboxItem,
     SentMark,
     Turn,
 )
+from gateway.store.forwarding import ForwardingStore
 from gateway.store.sqlite.commit import SQLiteCommits
 from gateway.store.sqlite.conversations import SQLiteConversations
 from gateway.store.sqlite.file import SQLiteFile
@@ -35,8 +34,12 @@ from gateway.store.sqlite.queue import SQLiteQueue
 from gateway.store.sqlite.sql import INGRESS_SCHEMA, SCHEMA
 
 
-class SQLiteStore:
+class SQLiteStore(ForwardingStore):
     """`Store` on SQLite: each method is its part's (see the module docstring)."""
+
+    queue: SQLiteQueue
+    conversations: SQLiteConversations
+    outbox: SQLiteOutbox
 
     def __init__(self, path: str, busy_timeout_s: float = 10.0) -> None:
         self.path = path
@@ -52,9 +55,6 @@ class SQLiteStore:
 
     def enqueue(self, inbound: Inbound, now: float, dedupe_ttl_s: float) -> bool:
         return self.ingress.enqueue(inbound, now, dedupe_ttl_s)
-
-    def claim(self, worker: str, now: float, lease_s: float) -> Claim | None:
-        return self.queue.claim(worker, now, lease_s)
 
     def claim_next(self, worker: str, now: float, lease_s: float, busy: bool) -> Claim | None:
         return self.queue.claim_next(worker, now, lease_s, busy)
@@ -81,74 +81,10 @@ class SQLiteStore:
     ) -> Committed:
         return self.commits.commit_pipelined(turn, sent, terms)
 
-    def release(self, claim: Claim, retry_at: float, error: str) -> None:
-        self.queue.release(claim, retry_at, error)
-
-    def bury(self, claim: Claim, error: str, now: float) -> None:
-        self.queue.bury(claim, error, now)
-
-    def buried(self, limit: int = 100) -> list[Buried]:
-        return self.queue.buried(limit)
-
-    def buried_count(self) -> int:
-        return self.queue.buried_count()
-
-    def retry_buried(self, conversation: str, buried_id: str, now: float) -> bool:
-        return self.queue.retry_buried(conversation, buried_id, now)
-
-    def discard_buried(self, conversation: str, buried_id: str) -> bool:
-        return self.queue.discard_buried(conversation, buried_id)
-
-    def queue_depth(self) -> int:
-        return self.queue.queue_depth()
-
-    # ---- conversations and history ----
-
-    def load(self, key: str) -> Conversation:
-        return self.conversations.load(key)
-
-    def history(
-        self, key: str, before_seq: int | None = None, limit: int = 50
-    ) -> list[HistoryEntry]:
-        return self.conversations.history(key, before_seq, limit)
-
-    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
-        self.conversations.append_history(entries)
-
-    def events(self, key: str, limit: int = 100) -> list[dict[str, Any]]:
-        return self.conversations.events(key, limit)
-
     # ---- outbox ----
-
-    def claim_outbox(self, now: float, lease_s: float, limit: int) -> list[OutboxItem]:
-        return self.outbox.claim_outbox(now, lease_s, limit)
-
-    def outbox_sent(self, item_id: str, platform_id: str | None, now: float) -> None:
-        self.outbox.outbox_sent(item_id, platform_id, now)
 
     def record_sent(self, sent: Sequence[SentMark]) -> None:
         self.outbox.record_sent(sent)
-
-    def outbox_retry(self, item_id: str, next_at: float, error: str) -> None:
-        self.outbox.outbox_retry(item_id, next_at, error)
-
-    def outbox_defer(self, item_id: str, next_at: float) -> None:
-        self.outbox.outbox_defer(item_id, next_at)
-
-    def outbox_dead(self, item_id: str, error: str) -> None:
-        self.outbox.outbox_dead(item_id, error)
-
-    def dead_letters(self, limit: int = 100) -> list[OutboxItem]:
-        return self.outbox.dead_letters(limit)
-
-    def retry_dead(self, item_id: str, now: float) -> bool:
-        return self.outbox.retry_dead(item_id, now)
-
-    def update_delivery(self, platform_id: str, status: str, error: str | None) -> bool:
-        return self.outbox.update_delivery(platform_id, status, error)
-
-    def outbox_items(self, conversation: str) -> list[OutboxItem]:
-        return self.outbox.outbox_items(conversation)
 
     # ---- operations ----
 
